@@ -1,0 +1,13 @@
+//! kubedeb turns Kubernetes release binaries into Debian packages and a signed apt repository.
+//!
+//! The pipeline, one module per stage:
+//! - [`config`]: the cluster settings (`cluster.toml`) and their validation;
+//! - [`catalog`] and [`fetch`]: release tarballs from upstream, mirrors or a folder, verified and extracted;
+//! - [`render`] and [`cluster`]: templates rendered into the `k8s-*` package descriptions;
+//! - [`deb`]: the .deb writer;
+//! - [`repository`]: publishing into a signed, atomic apt repository;
+//! - [`serve`]: serving that repository to the nodes.
+
+pub mod config;
+pub mod deb;
+pub mod repository;

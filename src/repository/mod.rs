@@ -1,0 +1,1 @@
+//! The signed, atomic apt repository: publish debs into `pool/` and `dists/`.
