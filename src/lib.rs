@@ -9,6 +9,7 @@
 //! - [`serve`]: serving that repository to the nodes.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod deb;
 pub mod repository;
