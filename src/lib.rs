@@ -13,3 +13,4 @@ pub mod commands;
 pub mod config;
 pub mod deb;
 pub mod repository;
+pub mod serve;

@@ -1,5 +1,20 @@
-//! `kubedeb serve`.
+//! `kubedeb serve`: serve the repository's public tree to the nodes.
 
-pub fn run(_args: &crate::cli::ServeArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`kubedeb serve` is not available in this build yet")
+use crate::cli::ServeArgs;
+use crate::serve::{serve, Site};
+use anyhow::Context;
+
+pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
+    let root = args.repo.join("public");
+    let release = root.join("dists").join(&args.suite).join("InRelease");
+    std::fs::metadata(&release)
+        .with_context(|| format!("{} has no published suite {:?} ({} is missing); run `kubedeb publish` or `kubedeb up` first", args.repo.display(), args.suite, release.display()))?;
+    serve(
+        Site {
+            root,
+            suite: args.suite.clone(),
+            url: args.url.clone(),
+        },
+        &args.listen,
+    )
 }
