@@ -1,7 +1,15 @@
 //! The cluster settings (`cluster.toml`): the seed's defaults, loading and validation.
 
+mod init_file;
+mod validate;
+
+pub use validate::{NodePortRange, Validated};
+
+use crate::catalog::{Catalog, CatalogError, Component};
 use serde::{Deserialize, Serialize};
+use std::fmt;
 use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
 
 /// Everything `kubedeb` needs to know about a cluster. Every field but `master_ip` has the seed's default.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -202,5 +210,472 @@ impl Default for PackageSettings {
             revision: 1,
             maintainer: "kubedeb <kubedeb@localhost>".into(),
         }
+    }
+}
+
+/// One setting that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The setting's dotted name in cluster.toml, e.g. `network.service_cluster_ip_range`.
+    pub setting: String,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.setting, self.message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the cluster settings {path}: {source}; check the path, or run `kubedeb init` to write one")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid cluster.toml: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{}", describe_problems(origin, problems))]
+    Invalid { origin: String, problems: Vec<Problem> },
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}
+
+impl ConfigError {
+    /// The problems found by validation (empty for other errors).
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            ConfigError::Invalid { problems, .. } => problems,
+            _ => &[],
+        }
+    }
+}
+
+fn describe_problems(origin: &str, problems: &[Problem]) -> String {
+    match problems {
+        [one] => format!("{origin}: {one}"),
+        many => {
+            let mut text = format!("{origin}: {} problems:", many.len());
+            for problem in many {
+                text.push_str("\n  ");
+                text.push_str(&problem.to_string());
+            }
+            text
+        }
+    }
+}
+
+impl Config {
+    /// Read `path` (built-in defaults when it does not exist), apply the `--master-ip` override and
+    /// validate everything but the versions (see [`Config::validate_versions`]).
+    pub fn load(path: &Path, master_ip_override: Option<Ipv4Addr>) -> Result<Config, ConfigError> {
+        let (mut config, origin) = match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let config = toml::from_str::<Config>(&text).map_err(|e| ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?;
+                (config, path.display().to_string())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
+                Config::default(),
+                format!("the built-in defaults ({} does not exist)", path.display()),
+            ),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        if let Some(ip) = master_ip_override {
+            config.master_ip = Some(ip);
+        }
+        match config.validate() {
+            Ok(_) => Ok(config),
+            Err(ConfigError::Invalid { problems, .. }) => Err(ConfigError::Invalid { origin, problems }),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// [`Config::load`], then the merged catalog (`catalog_override`, else `fetch.catalog`), then
+    /// a check that every version has a catalog entry: what every command needs before working.
+    pub fn load_with_catalog(
+        path: &Path,
+        master_ip_override: Option<Ipv4Addr>,
+        catalog_override: Option<&Path>,
+    ) -> Result<(Config, Catalog), ConfigError> {
+        let config = Config::load(path, master_ip_override)?;
+        let catalog = Catalog::load(config.catalog_path(catalog_override).as_deref())?;
+        config.validate_versions(&catalog).map_err(|e| match e {
+            ConfigError::Invalid { problems, .. } => ConfigError::Invalid {
+                origin: path.display().to_string(),
+                problems,
+            },
+            other => other,
+        })?;
+        Ok((config, catalog))
+    }
+
+    /// The user catalog to merge: the command line's, else `fetch.catalog` (relative to the current directory).
+    pub fn catalog_path(&self, catalog_override: Option<&Path>) -> Option<PathBuf> {
+        catalog_override
+            .map(Path::to_path_buf)
+            .or_else(|| self.fetch.catalog.as_ref().map(PathBuf::from))
+    }
+
+    /// Every version must have a catalog entry.
+    pub fn validate_versions(&self, catalog: &Catalog) -> Result<(), ConfigError> {
+        let problems: Vec<Problem> = Component::ALL
+            .into_iter()
+            .filter_map(|component| {
+                let version = self.version(component);
+                catalog.release(component, version).err().map(|e| Problem {
+                    setting: format!("versions.{component}"),
+                    message: e.to_string(),
+                })
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid {
+                origin: "the cluster settings".into(),
+                problems,
+            })
+        }
+    }
+
+    /// The configured version of a component.
+    pub fn version(&self, component: Component) -> &str {
+        match component {
+            Component::Kubernetes => &self.versions.kubernetes,
+            Component::Flannel => &self.versions.flannel,
+            Component::Etcd => &self.versions.etcd,
+        }
+    }
+
+    /// The master's address.
+    ///
+    /// # Panics
+    /// When the config has no master address; [`Config::load`] and [`Config::validate`] refuse such a config.
+    pub fn master_ip(&self) -> Ipv4Addr {
+        self.master_ip
+            .expect("Config::master_ip on a config without master_ip: validate it first")
+    }
+
+    /// The first host address of the service range: the `kubernetes` service's IP, put in the apiserver certificate.
+    ///
+    /// # Panics
+    /// When the service range is malformed; [`Config::load`] and [`Config::validate`] refuse such a config.
+    pub fn first_service_ip(&self) -> Ipv4Addr {
+        let range: ipnet::Ipv4Net = self
+            .network
+            .service_cluster_ip_range
+            .parse()
+            .expect("Config::first_service_ip on an unvalidated config: validate it first");
+        validate::first_host(range)
+    }
+
+    /// The flannel network config written to etcd (`/coreos.com/network/config`), in the seed's form:
+    /// `{"Network":"<flannel_network>", "Backend": {"Type": "<flannel_backend>"}<, flannel_extra_json>}`.
+    ///
+    /// `flannel_extra_json` holds extra members of that object, written either as `"Key": value, ...`
+    /// or, like the seed's FLANNEL_OTHER_NET_CONFIG, with a leading comma; line breaks become spaces.
+    pub fn flannel_config_json(&self) -> String {
+        format!(
+            r#"{{"Network":"{}", "Backend": {{"Type": "{}"}}{}}}"#,
+            self.network.flannel_network,
+            self.network.flannel_backend,
+            validate::extra_members(&self.network.flannel_extra_json)
+        )
+    }
+
+    /// A commented cluster.toml holding every default (and `master_ip` when given).
+    pub fn init_file(master_ip: Option<Ipv4Addr>) -> String {
+        init_file::render(master_ip)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> Config {
+        Config {
+            master_ip: Some(Ipv4Addr::new(192, 168, 100, 11)),
+            ..Config::default()
+        }
+    }
+
+    /// Validation of `config` fails, and every problem reported names `setting` and says `words`.
+    fn refused(config: Config, setting: &str, words: &str) -> String {
+        let err = config.validate().expect_err("should be refused");
+        let problems = err.problems();
+        assert!(!problems.is_empty(), "{err}");
+        assert!(
+            problems.iter().any(|p| p.setting == setting && p.message.contains(words)),
+            "expected {setting} with {words:?}, got: {err}"
+        );
+        err.to_string()
+    }
+
+    #[test]
+    fn defaults_with_a_master_address_validate_to_the_seed_values() {
+        let v = valid().validate().unwrap();
+        assert_eq!(v.master_ip, Ipv4Addr::new(192, 168, 100, 11));
+        assert_eq!(v.service_range.to_string(), "192.168.3.0/24");
+        assert_eq!(v.first_service_ip, Ipv4Addr::new(192, 168, 3, 1));
+        assert_eq!(v.flannel_network.to_string(), "172.16.0.0/16");
+        assert_eq!((v.flannel_subnet_len, v.flannel_subnets), (24, 255));
+        assert_eq!(v.dns_server_ip, Ipv4Addr::new(192, 168, 3, 10));
+        assert_eq!(v.node_ports, NodePortRange { low: 30000, high: 32767 });
+        assert_eq!(valid().master_ip(), v.master_ip);
+        assert_eq!(valid().first_service_ip(), v.first_service_ip);
+    }
+
+    #[test]
+    fn first_service_ip_is_the_real_first_host_not_dot_one() {
+        let mut c = valid();
+        c.network.service_cluster_ip_range = "10.254.0.128/25".into();
+        c.dns.server_ip = "10.254.0.200".into();
+        assert_eq!(c.first_service_ip(), Ipv4Addr::new(10, 254, 0, 129));
+        assert_eq!(c.validate().unwrap().first_service_ip, Ipv4Addr::new(10, 254, 0, 129));
+    }
+
+    #[test]
+    fn missing_master_address_is_refused() {
+        let err = refused(Config::default(), "master_ip", "--master-ip");
+        assert!(err.starts_with("the cluster settings: master_ip:"), "{err}");
+        let mut c = valid();
+        c.master_ip = Some(Ipv4Addr::new(127, 0, 0, 1));
+        refused(c, "master_ip", "unicast");
+    }
+
+    #[test]
+    fn malformed_networks_and_addresses_are_refused() {
+        let mut c = valid();
+        c.network.service_cluster_ip_range = "192.168.3.0/33".into();
+        refused(c, "network.service_cluster_ip_range", "CIDR");
+        let mut c = valid();
+        c.network.service_cluster_ip_range = "192.168.3.7/24".into();
+        refused(c, "network.service_cluster_ip_range", "192.168.3.0/24");
+        let mut c = valid();
+        c.network.flannel_network = "172.16.0.0".into();
+        refused(c, "network.flannel_network", "CIDR");
+        let mut c = valid();
+        c.dns.server_ip = "192.168.3.300".into();
+        refused(c, "dns.server_ip", "not an IPv4 address");
+        let mut c = valid();
+        c.dns.domain = "Cluster.Local.".into();
+        refused(c, "dns.domain", "not a DNS domain");
+    }
+
+    #[test]
+    fn service_range_overlapping_the_flannel_network_is_refused() {
+        let mut c = valid();
+        c.network.service_cluster_ip_range = "172.16.3.0/24".into();
+        c.dns.server_ip = "172.16.3.10".into();
+        refused(c, "network.service_cluster_ip_range", "overlaps network.flannel_network");
+        let mut c = valid();
+        c.network.flannel_network = "192.168.0.0/16".into();
+        refused(c, "network.service_cluster_ip_range", "overlaps");
+    }
+
+    #[test]
+    fn dns_address_must_be_a_usable_address_of_the_service_range() {
+        for (ip, words) in [
+            ("192.168.4.10", "outside"),
+            ("192.168.3.0", "network address"),
+            ("192.168.3.1", "first address"),
+            ("192.168.3.255", "broadcast"),
+        ] {
+            let mut c = valid();
+            c.dns.server_ip = ip.into();
+            refused(c, "dns.server_ip", words);
+        }
+    }
+
+    #[test]
+    fn master_address_inside_a_range_is_refused() {
+        let mut c = valid();
+        c.master_ip = Some(Ipv4Addr::new(192, 168, 3, 20));
+        refused(c, "master_ip", "service_cluster_ip_range");
+        let mut c = valid();
+        c.master_ip = Some(Ipv4Addr::new(172, 16, 5, 1));
+        refused(c, "master_ip", "flannel_network");
+    }
+
+    #[test]
+    fn node_port_range_must_be_low_high_within_1_65535() {
+        for (text, words) in [
+            ("30000", "low-high"),
+            ("a-b", "low-high"),
+            ("32767-30000", "reversed"),
+            ("0-100", "1 to 65535"),
+            ("30000-70000", "1 to 65535"),
+        ] {
+            let mut c = valid();
+            c.apiserver.service_node_port_range = text.into();
+            refused(c, "apiserver.service_node_port_range", words);
+        }
+    }
+
+    #[test]
+    fn flannel_network_needs_two_node_subnets() {
+        // flannel 0.5.5 skips the first /24: a /23 leaves one subnet, a /22 three.
+        let mut c = valid();
+        c.network.flannel_network = "172.16.0.0/23".into();
+        let err = refused(c, "network.flannel_network", "1 node subnet");
+        assert!(err.contains("/22"), "{err}");
+        let mut c = valid();
+        c.network.flannel_network = "172.16.0.0/22".into();
+        assert_eq!(c.validate().unwrap().flannel_subnets, 3);
+        // A small network still works with smaller node subnets.
+        let mut c = valid();
+        c.network.flannel_network = "172.16.0.0/24".into();
+        c.network.flannel_extra_json = r#""SubnetLen": 26"#.into();
+        assert_eq!(c.validate().unwrap().flannel_subnets, 3);
+        let mut c = valid();
+        c.network.flannel_network = "172.16.0.0/24".into();
+        refused(c, "network.flannel_network", "1 node subnet");
+    }
+
+    #[test]
+    fn flannel_extra_json_accepts_both_forms_and_yields_the_seed_json() {
+        let mut c = valid();
+        assert_eq!(
+            c.flannel_config_json(),
+            r#"{"Network":"172.16.0.0/16", "Backend": {"Type": "vxlan"}}"#
+        );
+        c.network.flannel_extra_json = r#""SubnetLen": 25"#.into();
+        c.validate().unwrap();
+        assert_eq!(
+            c.flannel_config_json(),
+            r#"{"Network":"172.16.0.0/16", "Backend": {"Type": "vxlan"}, "SubnetLen": 25}"#
+        );
+        c.network.flannel_extra_json = ",\"SubnetMin\": \"172.16.10.0\",\n \"SubnetMax\": \"172.16.20.0\"".into();
+        let v = c.validate().unwrap();
+        assert_eq!(v.flannel_subnets, 11);
+        let json: serde_json::Value = serde_json::from_str(&c.flannel_config_json()).unwrap();
+        assert_eq!(json["SubnetMax"], "172.16.20.0");
+        assert!(!c.flannel_config_json().contains('\n'));
+    }
+
+    #[test]
+    fn flannel_extra_json_that_breaks_the_config_is_refused() {
+        for (extra, words) in [
+            (r#""SubnetLen": "#, "not be valid JSON"),
+            (r#"{"SubnetLen": 24}"#, "not be valid JSON"),
+            (r#""SubnetLen": 24,"#, "not be valid JSON"),
+            (r#""Network": "10.0.0.0/8""#, "network.flannel_network"),
+            (r#""SubnetLenn": 24"#, "not read by flannel"),
+            (r#""SubnetLen": "24""#, "whole number"),
+            (r#""SubnetMin": "172.16.300.0""#, "IPv4 address"),
+            (r#""SubnetMin": "10.0.0.0""#, "outside"),
+            (r#""SubnetLen": 8"#, "larger than"),
+        ] {
+            let mut c = valid();
+            c.network.flannel_extra_json = extra.into();
+            refused(c, "network.flannel_extra_json", words);
+        }
+        let mut c = valid();
+        c.network.flannel_backend = "vxlan2".into();
+        refused(c, "network.flannel_backend", "host-gw");
+    }
+
+    #[test]
+    fn image_references_follow_the_docker_grammar() {
+        for good in [
+            "daocloud.io/gpx_dev/pause:0.8.0",
+            "pause",
+            "localhost:5000/pause:3.1",
+            "registry.local:5000/google_containers/pause-amd64:3.0",
+            "gcr.io/google_containers/skydns:2015-10-13-8c72f8c",
+            "busybox@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "a__b/c.d-e---f",
+        ] {
+            assert_eq!(validate::check_image_reference(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "Daocloud/Pause",
+            "daocloud.io/gpx_dev/pause:",
+            "daocloud.io/gpx_dev/pause:-x",
+            "daocloud.io//pause",
+            "pause@sha256:abc",
+            "registry:port/pause",
+            "pause_/x",
+            "pause:1 2",
+        ] {
+            assert!(validate::check_image_reference(bad).is_err(), "{bad}");
+        }
+        let mut c = valid();
+        c.kubelet.pause_image = "gpx_dev/Pause:0.8.0".into();
+        refused(c, "kubelet.pause_image", "path component");
+    }
+
+    #[test]
+    fn other_settings_are_checked() {
+        let mut c = valid();
+        c.certificates.extra_sans = vec!["IP:10.0.0.5".into(), "DNS:k8s.example.org".into(), "10.0.0.6".into()];
+        refused(c, "certificates.extra_sans[2]", "IP:<address>");
+        let mut c = valid();
+        c.fetch.mirrors = vec!["mirror.local/k8s".into()];
+        refused(c, "fetch.mirrors[0]", "base URL");
+        let mut c = valid();
+        c.apiserver.admission_control = vec!["NamespaceLifecycle,LimitRanger".into()];
+        refused(c, "apiserver.admission_control[0]", "own string");
+        let mut c = valid();
+        c.package.maintainer = "nobody".into();
+        refused(c, "package.maintainer", "Full Name");
+        let mut c = valid();
+        c.docker.extra_opts = "--insecure-registry=\"x\"".into();
+        refused(c, "docker.extra_opts", "one line");
+    }
+
+    #[test]
+    fn all_problems_are_reported_at_once() {
+        let mut c = Config::default();
+        c.dns.server_ip = "192.168.3.1".into();
+        c.apiserver.service_node_port_range = "2-1".into();
+        let err = c.validate().unwrap_err();
+        let settings: Vec<&str> = err.problems().iter().map(|p| p.setting.as_str()).collect();
+        assert_eq!(settings, ["master_ip", "dns.server_ip", "apiserver.service_node_port_range"]);
+        assert!(err.to_string().contains("3 problems:\n  master_ip: "), "{err}");
+    }
+
+    #[test]
+    fn init_file_holds_every_default_and_round_trips() {
+        let ip = Ipv4Addr::new(10, 0, 0, 1);
+        let text = Config::init_file(Some(ip));
+        let table: toml::Table = toml::from_str(&text).unwrap();
+        let expected = Config {
+            master_ip: Some(ip),
+            ..Config::default()
+        };
+        // Every setting is written out, not merely defaulted on reading.
+        assert_eq!(table, toml::Table::try_from(&expected).unwrap());
+        let parsed: Config = toml::from_str(&text).unwrap();
+        assert_eq!(parsed, expected);
+        parsed.validate().unwrap();
+
+        let without: Config = toml::from_str(&Config::init_file(None)).unwrap();
+        assert_eq!(without, Config::default());
+    }
+
+    #[test]
+    fn versions_need_a_catalog_entry() {
+        let catalog = Catalog::load(None).unwrap();
+        valid().validate_versions(&catalog).unwrap();
+        let mut c = valid();
+        c.versions.etcd = "3.4.30".into();
+        c.validate_versions(&catalog).unwrap();
+        c.versions.kubernetes = "1.2.0".into();
+        let err = c.validate_versions(&catalog).unwrap_err();
+        assert_eq!(err.problems()[0].setting, "versions.kubernetes");
+        assert!(err.to_string().contains("kubernetes 1.2.0"), "{err}");
     }
 }

@@ -1,0 +1,103 @@
+//! The commented cluster.toml that `kubedeb init` writes: every setting with its default and what it does.
+
+use super::Config;
+use serde::Serialize;
+use std::net::Ipv4Addr;
+
+/// A value in TOML syntax.
+fn v<T: Serialize>(value: &T) -> String {
+    toml::Value::try_from(value)
+        .expect("config values serialize to TOML")
+        .to_string()
+}
+
+pub(super) fn render(master_ip: Option<Ipv4Addr>) -> String {
+    let d = Config::default();
+    let master = match master_ip {
+        Some(ip) => format!("master_ip = {}", v(&ip.to_string())),
+        None => "# master_ip = \"192.168.100.11\"   # required: set it here or pass --master-ip".to_string(),
+    };
+    let catalog = match &d.fetch.catalog {
+        Some(path) => format!("catalog = {}", v(path)),
+        None => "# catalog = \"my-catalog.toml\"".to_string(),
+    };
+    format!(
+        r#"# kubedeb cluster settings. Every value below is the default (that of the k8s-debian seed);
+# delete a line to keep the default. `kubedeb check` validates this file.
+
+# The master's IPv4 address: the apiserver, etcd and the certificate use it, the minions reach it.
+{master}
+
+[versions]
+# Each version needs an entry in the release catalog (packaging/catalog.toml, or your own with --catalog).
+kubernetes = {kubernetes}
+flannel = {flannel}
+# etcd 3.4.30 is also in the catalog; it runs with the v2 API switched on for flannel 0.5.
+etcd = {etcd}
+
+[network]
+# Service (cluster) IPs. Its first address is the kubernetes service and goes into the apiserver certificate.
+# Must not overlap the flannel network or the nodes' own network.
+service_cluster_ip_range = {service_range}
+# The pod network; flannel gives each node a /24 of it (skipping the first), so use /22 or larger.
+flannel_network = {flannel_network}
+# flannel backend: udp, vxlan, host-gw, aws-vpc, gce or alloc.
+flannel_backend = {flannel_backend}
+# Extra members of flannel's network config object, e.g. '"SubnetLen": 25' (a leading comma, as in the
+# seed's FLANNEL_OTHER_NET_CONFIG, is accepted). flannel 0.5 reads SubnetLen, SubnetMin and SubnetMax.
+flannel_extra_json = {flannel_extra_json}
+
+[dns]
+# The cluster DNS service address: inside the service range, not its first address.
+server_ip = {dns_ip}
+domain = {dns_domain}
+
+[apiserver]
+admission_control = {admission_control}
+service_node_port_range = {node_ports}
+
+[kubelet]
+# The pod infrastructure image; gcr.io is unreachable behind the firewall, so it comes from elsewhere.
+pause_image = {pause_image}
+# kubelet --config= (a manifest folder); empty as in the seed.
+config = {kubelet_config}
+
+[docker]
+# Extra dockerd options, put before the flannel ones (--bip, --mtu).
+extra_opts = {docker_opts}
+
+[certificates]
+# Extra subject alternative names for the apiserver certificate, e.g. ["IP:10.0.0.5", "DNS:k8s.example.org"].
+extra_sans = {extra_sans}
+
+[fetch]
+# Mirror base URLs tried in order before upstream; kubedeb fetches <mirror>/<tarball file name>.
+mirrors = {mirrors}
+# Your own release catalog, merged over the built-in one (adds versions, URLs, sha256 pins).
+{catalog}
+
+[package]
+# Debian revision of the k8s-* packages: raise it to ship changed settings as an upgrade.
+revision = {revision}
+maintainer = {maintainer}
+"#,
+        kubernetes = v(&d.versions.kubernetes),
+        flannel = v(&d.versions.flannel),
+        etcd = v(&d.versions.etcd),
+        service_range = v(&d.network.service_cluster_ip_range),
+        flannel_network = v(&d.network.flannel_network),
+        flannel_backend = v(&d.network.flannel_backend),
+        flannel_extra_json = v(&d.network.flannel_extra_json),
+        dns_ip = v(&d.dns.server_ip),
+        dns_domain = v(&d.dns.domain),
+        admission_control = v(&d.apiserver.admission_control),
+        node_ports = v(&d.apiserver.service_node_port_range),
+        pause_image = v(&d.kubelet.pause_image),
+        kubelet_config = v(&d.kubelet.config),
+        docker_opts = v(&d.docker.extra_opts),
+        extra_sans = v(&d.certificates.extra_sans),
+        mirrors = v(&d.fetch.mirrors),
+        revision = v(&d.package.revision),
+        maintainer = v(&d.package.maintainer),
+    )
+}

@@ -1,0 +1,496 @@
+//! Validation of the cluster settings: every problem named by its setting, with what to do about it.
+
+use super::{Config, ConfigError, Problem};
+use ipnet::Ipv4Net;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+
+/// flannel 0.5 backends (`Backend.Type`).
+const FLANNEL_BACKENDS: [&str; 6] = ["udp", "vxlan", "host-gw", "aws-vpc", "gce", "alloc"];
+/// Members flannel 0.5 reads besides Network and Backend (Go matches JSON keys case-insensitively).
+const FLANNEL_EXTRA_KEYS: [&str; 3] = ["SubnetLen", "SubnetMin", "SubnetMax"];
+/// A cluster needs one flannel subnet per node: the master and at least one minion.
+const MIN_FLANNEL_SUBNETS: u64 = 2;
+
+/// The settings parsed into typed values, once they are known to be consistent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validated {
+    pub master_ip: Ipv4Addr,
+    pub service_range: Ipv4Net,
+    /// The first host address of the service range (the `kubernetes` service).
+    pub first_service_ip: Ipv4Addr,
+    pub flannel_network: Ipv4Net,
+    /// The prefix length of each node's flannel subnet.
+    pub flannel_subnet_len: u8,
+    /// How many node subnets flannel can hand out.
+    pub flannel_subnets: u64,
+    pub dns_server_ip: Ipv4Addr,
+    pub node_ports: NodePortRange,
+}
+
+/// `apiserver.service_node_port_range`, inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodePortRange {
+    pub low: u16,
+    pub high: u16,
+}
+
+impl fmt::Display for NodePortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.low, self.high)
+    }
+}
+
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn add(&mut self, setting: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem {
+            setting: setting.into(),
+            message: message.into(),
+        });
+    }
+}
+
+impl Config {
+    /// Check every setting (except versions against the catalog: [`Config::validate_versions`]).
+    /// Reports all problems at once.
+    pub fn validate(&self) -> Result<Validated, ConfigError> {
+        let mut p = Problems::default();
+        let master = self.check_master(&mut p);
+        let service = parse_net(&mut p, "network.service_cluster_ip_range", &self.network.service_cluster_ip_range);
+        let flannel = parse_net(&mut p, "network.flannel_network", &self.network.flannel_network);
+        if let Some(service) = service {
+            if service.prefix_len() > 30 {
+                p.add(
+                    "network.service_cluster_ip_range",
+                    format!("{service} is too small: it must hold the kubernetes service address and the DNS address; use /30 or a shorter prefix, like /24"),
+                );
+            }
+        }
+        if let (Some(service), Some(flannel)) = (service, flannel) {
+            if service.contains(&flannel.network()) || flannel.contains(&service.network()) {
+                p.add(
+                    "network.service_cluster_ip_range",
+                    format!("{service} overlaps network.flannel_network {flannel}: service and pod addresses must not mix; pick a service range outside the flannel network"),
+                );
+            }
+        }
+        if let (Some(master), Some(service)) = (master, service) {
+            if service.contains(&master) {
+                p.add("master_ip", format!("{master} is inside network.service_cluster_ip_range {service}: the node network, service range and flannel network must be disjoint; change one of them"));
+            }
+        }
+        if let (Some(master), Some(flannel)) = (master, flannel) {
+            if flannel.contains(&master) {
+                p.add("master_ip", format!("{master} is inside network.flannel_network {flannel}: the node network, service range and flannel network must be disjoint; change one of them"));
+            }
+        }
+        let dns = self.check_dns(&mut p, service);
+        self.check_backend(&mut p);
+        let subnets = self.check_flannel_extra(&mut p, flannel);
+        let node_ports = self.check_node_ports(&mut p);
+        self.check_rest(&mut p);
+
+        if !p.0.is_empty() {
+            return Err(ConfigError::Invalid {
+                origin: "the cluster settings".into(),
+                problems: p.0,
+            });
+        }
+        let service = service.expect("no problem means parsed");
+        let (flannel_subnet_len, flannel_subnets) = subnets.expect("no problem means parsed");
+        Ok(Validated {
+            master_ip: master.expect("no problem means parsed"),
+            service_range: service,
+            first_service_ip: first_host(service),
+            flannel_network: flannel.expect("no problem means parsed"),
+            flannel_subnet_len,
+            flannel_subnets,
+            dns_server_ip: dns.expect("no problem means parsed"),
+            node_ports: node_ports.expect("no problem means parsed"),
+        })
+    }
+
+    fn check_master(&self, p: &mut Problems) -> Option<Ipv4Addr> {
+        let Some(ip) = self.master_ip else {
+            p.add(
+                "master_ip",
+                "no master address: set master_ip = \"<address>\" in cluster.toml or pass --master-ip <address>",
+            );
+            return None;
+        };
+        if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() || ip.is_broadcast() {
+            p.add(
+                "master_ip",
+                format!("{ip} is not an address nodes can reach; use the master's own unicast address"),
+            );
+            return None;
+        }
+        Some(ip)
+    }
+
+    fn check_dns(&self, p: &mut Problems, service: Option<Ipv4Net>) -> Option<Ipv4Addr> {
+        let text = &self.dns.server_ip;
+        let dns = match text.parse::<Ipv4Addr>() {
+            Ok(ip) => ip,
+            Err(_) => {
+                p.add("dns.server_ip", format!("{text:?} is not an IPv4 address; write one like \"192.168.3.10\", inside network.service_cluster_ip_range"));
+                return None;
+            }
+        };
+        if let Some(service) = service {
+            let first = first_host(service);
+            if !service.contains(&dns) {
+                p.add("dns.server_ip", format!("{dns} is outside network.service_cluster_ip_range {service}: the DNS service address must come from the service range; pick an address inside it"));
+            } else if dns == service.network() {
+                p.add("dns.server_ip", format!("{dns} is the network address of {service}, which the apiserver never allocates; pick another address inside it"));
+            } else if dns == first {
+                p.add("dns.server_ip", format!("{dns} is the first address of {service}, taken by the kubernetes service itself; pick another, like the .10 address"));
+            } else if service.prefix_len() < 31 && dns == service.broadcast() {
+                p.add("dns.server_ip", format!("{dns} is the broadcast address of {service}, which the apiserver never allocates; pick another address inside it"));
+            }
+        }
+        let domain = &self.dns.domain;
+        if !is_dns_name(domain, false) {
+            p.add("dns.domain", format!("{domain:?} is not a DNS domain (lowercase labels of letters, digits and '-', separated by dots); the default is \"cluster.local\""));
+        }
+        Some(dns)
+    }
+
+    fn check_backend(&self, p: &mut Problems) {
+        let backend = &self.network.flannel_backend;
+        if !FLANNEL_BACKENDS.contains(&backend.as_str()) {
+            p.add(
+                "network.flannel_backend",
+                format!("{backend:?} is not a flannel 0.5 backend; use one of {}", FLANNEL_BACKENDS.join(", ")),
+            );
+        }
+    }
+
+    /// Returns the node subnet length and how many node subnets flannel can hand out.
+    fn check_flannel_extra(&self, p: &mut Problems, flannel: Option<Ipv4Net>) -> Option<(u8, u64)> {
+        const SETTING: &str = "network.flannel_extra_json";
+        let extra = extra_members(&self.network.flannel_extra_json);
+        let hint = "write extra members of the flannel config object, like \"SubnetLen\": 24, \"SubnetMin\": \"172.16.10.0\" (a leading comma is allowed)";
+        let whole = format!(r#"{{"Network":"10.0.0.0/8", "Backend": {{"Type": "vxlan"}}{extra}}}"#);
+        if let Err(e) = serde_json::from_str::<serde_json::Value>(&whole) {
+            p.add(SETTING, format!("the flannel config would not be valid JSON ({e}); {hint}"));
+            return None;
+        }
+        let members = extra.trim_start_matches([',', ' ']);
+        let object: serde_json::Map<String, serde_json::Value> = match serde_json::from_str(&format!("{{{members}}}")) {
+            Ok(object) => object,
+            Err(e) => {
+                p.add(SETTING, format!("cannot read the extra members ({e}); {hint}"));
+                return None;
+            }
+        };
+        let mut subnet_len = None;
+        let mut subnet_min = None;
+        let mut subnet_max = None;
+        let mut ok = true;
+        for (key, value) in &object {
+            let Some(known) = FLANNEL_EXTRA_KEYS.iter().find(|k| k.eq_ignore_ascii_case(key)) else {
+                let why = if key.eq_ignore_ascii_case("Network") || key.eq_ignore_ascii_case("Backend") {
+                    "comes from network.flannel_network / network.flannel_backend; set it there"
+                } else {
+                    "is not read by flannel 0.5, which would silently ignore it"
+                };
+                p.add(SETTING, format!("{key:?} {why} (extra members flannel reads: {})", FLANNEL_EXTRA_KEYS.join(", ")));
+                ok = false;
+                continue;
+            };
+            match *known {
+                "SubnetLen" => match value.as_u64() {
+                    Some(len) if (1..=30).contains(&len) => subnet_len = Some(len as u8),
+                    _ => {
+                        p.add(SETTING, format!("SubnetLen {value} must be a whole number from the flannel network's prefix length to 30"));
+                        ok = false;
+                    }
+                },
+                name => match value.as_str().map(str::parse::<Ipv4Addr>) {
+                    Some(Ok(ip)) if name == "SubnetMin" => subnet_min = Some(ip),
+                    Some(Ok(ip)) => subnet_max = Some(ip),
+                    _ => {
+                        p.add(SETTING, format!("{name} {value} must be an IPv4 address in a string, like \"172.16.10.0\""));
+                        ok = false;
+                    }
+                },
+            }
+        }
+        let flannel = flannel?;
+        if !ok {
+            return None;
+        }
+        flannel_subnets(p, flannel, subnet_len, subnet_min, subnet_max)
+    }
+
+    fn check_node_ports(&self, p: &mut Problems) -> Option<NodePortRange> {
+        const SETTING: &str = "apiserver.service_node_port_range";
+        let text = &self.apiserver.service_node_port_range;
+        let parsed = text
+            .split_once('-')
+            .and_then(|(low, high)| Some((low.trim().parse::<u32>().ok()?, high.trim().parse::<u32>().ok()?)));
+        let Some((low, high)) = parsed else {
+            p.add(SETTING, format!("{text:?} is not a port range; write it as low-high, like \"30000-32767\""));
+            return None;
+        };
+        if !(1..=65535).contains(&low) || !(1..=65535).contains(&high) {
+            p.add(SETTING, format!("{text:?}: ports must be from 1 to 65535"));
+            return None;
+        }
+        if low > high {
+            p.add(SETTING, format!("{text:?} is reversed: write the lower port first, like \"{high}-{low}\""));
+            return None;
+        }
+        Some(NodePortRange {
+            low: low as u16,
+            high: high as u16,
+        })
+    }
+
+    fn check_rest(&self, p: &mut Problems) {
+        if let Err(why) = check_image_reference(&self.kubelet.pause_image) {
+            p.add("kubelet.pause_image", format!("{:?} is not an image reference ({why}); write [registry[:port]/]name[:tag][@digest], like \"daocloud.io/gpx_dev/pause:0.8.0\"", self.kubelet.pause_image));
+        }
+        if self.apiserver.admission_control.is_empty() {
+            p.add("apiserver.admission_control", "the list is empty; list at least one plugin, like [\"AlwaysAdmit\"]");
+        }
+        for (i, name) in self.apiserver.admission_control.iter().enumerate() {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
+                p.add(format!("apiserver.admission_control[{i}]"), format!("{name:?} is not an admission plugin name (letters and digits, like \"NamespaceLifecycle\"); list each plugin as its own string"));
+            }
+        }
+        for (i, san) in self.certificates.extra_sans.iter().enumerate() {
+            let ok = match san.split_once(':') {
+                Some(("IP", ip)) => ip.parse::<IpAddr>().is_ok(),
+                Some(("DNS", name)) => is_dns_name(name.strip_prefix("*.").unwrap_or(name), true),
+                _ => false,
+            };
+            if !ok {
+                p.add(format!("certificates.extra_sans[{i}]"), format!("{san:?} is not a subject alternative name; write \"IP:<address>\" or \"DNS:<name>\""));
+            }
+        }
+        for (i, mirror) in self.fetch.mirrors.iter().enumerate() {
+            if !(mirror.starts_with("http://") || mirror.starts_with("https://")) || mirror.contains(char::is_whitespace) {
+                p.add(format!("fetch.mirrors[{i}]"), format!("{mirror:?} is not a base URL; write one like \"http://mirror.local/k8s\" (kubedeb fetches <mirror>/<tarball file name>)"));
+            }
+        }
+        let maintainer = &self.package.maintainer;
+        let well_formed = maintainer
+            .split_once('<')
+            .is_some_and(|(name, rest)| !name.trim().is_empty() && rest.ends_with('>') && rest.contains('@'))
+            && !maintainer.contains('\n');
+        if !well_formed {
+            p.add("package.maintainer", format!("{maintainer:?} is not a Debian maintainer; write \"Full Name <address@example.org>\""));
+        }
+        for (setting, value) in [("docker.extra_opts", &self.docker.extra_opts), ("kubelet.config", &self.kubelet.config)] {
+            if value.contains(['\n', '\r', '"', '\\', '`', '$']) {
+                p.add(setting, format!("{value:?} goes into a double-quoted line of an /etc/default file: it must be one line without \" \\ ` or $"));
+            }
+        }
+    }
+}
+
+/// The first host address of a network (its network address + 1), the address Kubernetes gives its own service.
+pub(crate) fn first_host(net: Ipv4Net) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(net.network()).wrapping_add(1))
+}
+
+/// `flannel_extra_json` as text to append after the Backend member: empty, or starting with a comma.
+pub(crate) fn extra_members(raw: &str) -> String {
+    // Raw line breaks can only be whitespace in valid JSON, and keep the config on one line for etcdctl.
+    let text = raw.replace(['\n', '\r', '\t'], " ");
+    let text = text.trim();
+    if text.is_empty() {
+        String::new()
+    } else if text.starts_with(',') {
+        text.to_string()
+    } else {
+        format!(", {text}")
+    }
+}
+
+fn parse_net(p: &mut Problems, setting: &str, text: &str) -> Option<Ipv4Net> {
+    match text.parse::<Ipv4Net>() {
+        Ok(net) if net.network() != net.addr() => {
+            p.add(setting, format!("{text} has host bits set; write the network address: {}", net.trunc()));
+            None
+        }
+        Ok(net) => Some(net),
+        Err(_) => {
+            p.add(setting, format!("{text:?} is not an IPv4 network in CIDR form; write one like \"192.168.3.0/24\""));
+            None
+        }
+    }
+}
+
+/// flannel 0.5.5 gives each node a `SubnetLen` subnet (default /24, or half the network when it is
+/// /24 or smaller) between SubnetMin (default: the second subnet, as it skips the first) and
+/// SubnetMax (default: the last subnet). A cluster needs at least [`MIN_FLANNEL_SUBNETS`] of them,
+/// so with /24 subnets the network needs a prefix of /22 or shorter.
+fn flannel_subnets(
+    p: &mut Problems,
+    net: Ipv4Net,
+    len: Option<u8>,
+    min: Option<Ipv4Addr>,
+    max: Option<Ipv4Addr>,
+) -> Option<(u8, u64)> {
+    const SETTING: &str = "network.flannel_network";
+    let prefix = net.prefix_len();
+    let len = match len {
+        Some(len) if len < prefix => {
+            p.add("network.flannel_extra_json", format!("SubnetLen {len} is larger than network.flannel_network {net}; use {prefix} to 30"));
+            return None;
+        }
+        Some(len) => len,
+        None if prefix < 24 => 24,
+        None => prefix + 1,
+    };
+    if len > 30 {
+        p.add(SETTING, format!("{net} is too small for flannel node subnets; use a prefix of /22 or shorter, like 172.16.0.0/16"));
+        return None;
+    }
+    let size = 1u64 << (32 - len);
+    let start = u64::from(u32::from(net.network()));
+    let end = start + (1u64 << (32 - prefix));
+    let min = min.map_or(start + size, |ip| u64::from(u32::from(ip)));
+    let max = max.map_or(end - size, |ip| u64::from(u32::from(ip)));
+    for (name, value) in [("SubnetMin", min), ("SubnetMax", max)] {
+        if !(start..end).contains(&value) {
+            p.add("network.flannel_extra_json", format!("{name} {} is outside network.flannel_network {net}", Ipv4Addr::from(value as u32)));
+            return None;
+        }
+    }
+    let count = if max >= min { (max - min) / size + 1 } else { 0 };
+    if count < MIN_FLANNEL_SUBNETS {
+        p.add(
+            SETTING,
+            format!(
+                "{net} leaves flannel {count} node subnet(s) of /{len} (flannel skips the network's first subnet); \
+                 a cluster needs at least {MIN_FLANNEL_SUBNETS}, one per node: use a bigger network (/22 or shorter for /24 subnets), like 172.16.0.0/16"
+            ),
+        );
+        return None;
+    }
+    Some((len, count))
+}
+
+/// A DNS name: dot-separated labels of lowercase letters, digits and '-' (uppercase allowed when `any_case`).
+fn is_dns_name(name: &str, any_case: bool) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (any_case && c.is_ascii_uppercase()))
+        })
+}
+
+/// Docker's reference grammar: `[domain[:port]/]path[:tag][@digest]`, lowercase path components.
+pub(crate) fn check_image_reference(reference: &str) -> Result<(), String> {
+    let (rest, digest) = match reference.split_once('@') {
+        Some((rest, digest)) => (rest, Some(digest)),
+        None => (reference, None),
+    };
+    if let Some(digest) = digest {
+        let (algorithm, hex) = digest.split_once(':').ok_or("the digest must be algorithm:hex")?;
+        let algorithm_ok = !algorithm.is_empty()
+            && algorithm.split(['+', '.', '-', '_']).all(|part| {
+                part.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) && part.chars().all(|c| c.is_ascii_alphanumeric())
+            });
+        if !algorithm_ok || hex.len() < 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(format!("bad digest {digest:?}"));
+        }
+    }
+    // A tag follows the last ':' unless that ':' belongs to a registry port (a '/' comes after it).
+    let (name, tag) = match rest.rfind(':') {
+        Some(i) if !rest[i..].contains('/') => (&rest[..i], Some(&rest[i + 1..])),
+        _ => (rest, None),
+    };
+    if let Some(tag) = tag {
+        let tag_ok = !tag.is_empty()
+            && tag.len() <= 128
+            && tag.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            && tag.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        if !tag_ok {
+            return Err(format!("bad tag {tag:?}"));
+        }
+    }
+    if name.is_empty() {
+        return Err("no name".into());
+    }
+    if name.len() > 255 {
+        return Err("the name is longer than 255 characters".into());
+    }
+    let mut components: Vec<&str> = name.split('/').collect();
+    let first = components[0];
+    if components.len() > 1 && (first.contains(['.', ':']) || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase())) {
+        check_domain(first)?;
+        components.remove(0);
+    }
+    for component in components {
+        if !is_path_component(component) {
+            return Err(format!("bad repository path component {component:?} (lowercase letters and digits, separated by '.', '_', '__' or '-')"));
+        }
+    }
+    Ok(())
+}
+
+fn check_domain(domain: &str) -> Result<(), String> {
+    let (host, port) = match domain.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (domain, None),
+    };
+    if let Some(port) = port {
+        if port.is_empty() || !port.chars().all(|c| c.is_ascii_digit()) {
+            return Err(format!("bad registry port {port:?}"));
+        }
+    }
+    let host_ok = !host.is_empty()
+        && host.split('.').all(|part| {
+            !part.is_empty()
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+                && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if host_ok {
+        Ok(())
+    } else {
+        Err(format!("bad registry host {host:?}"))
+    }
+}
+
+fn is_path_component(component: &str) -> bool {
+    let bytes = component.as_bytes();
+    if bytes.is_empty() || !is_alnum(bytes[0]) || !is_alnum(bytes[bytes.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        if is_alnum(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && !is_alnum(bytes[i]) {
+            i += 1;
+        }
+        let separator = &component[start..i];
+        let ok = separator == "." || separator == "_" || separator == "__" || separator.bytes().all(|b| b == b'-');
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+fn is_alnum(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit()
+}
