@@ -6,7 +6,11 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "kubedeb", version, about = "Kubernetes release binaries as Debian packages in a signed local apt repository")]
+#[command(
+    name = "kubedeb",
+    version,
+    about = "Kubernetes release binaries as Debian packages in a signed local apt repository"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
