@@ -1,7 +1,22 @@
 //! The .deb writer: a package model in, an archive that dpkg accepts out.
+//!
+//! [`write_deb`] is the recipe: [`tree`] checks and sorts the entries, [`data`] streams
+//! data.tar through [`compress`] into a temporary file, [`control`] renders the control
+//! file, and the ar archive ([`ar`]) is assembled and renamed into place.
 
+pub mod ar;
+pub mod compress;
+pub mod control;
+pub mod data;
+pub mod error;
 pub mod model;
+pub mod tar;
+pub mod tree;
+mod validate;
+mod writer;
 
+pub use error::DebError;
 pub use model::{
     BuildOptions, Compression, Control, Entry, EntryKind, PackageSpec, Scripts, Source,
 };
+pub use writer::write_deb;

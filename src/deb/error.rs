@@ -1,0 +1,89 @@
+//! Errors of the .deb writer, each naming the object, what failed and what to do next.
+
+use std::io;
+use std::path::PathBuf;
+
+use super::model::Compression;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DebError {
+    #[error(
+        "control field {field} = {value:?} is invalid: {reason}; fix it in the package description"
+    )]
+    InvalidField {
+        field: String,
+        value: String,
+        reason: String,
+    },
+
+    #[error("maintainer script {script} is invalid: {reason}; fix the script template")]
+    InvalidScript {
+        script: &'static str,
+        reason: String,
+    },
+
+    #[error("package entry {path:?} is invalid: {reason}; use an absolute, normalised install path such as /usr/bin/etcd")]
+    InvalidPath { path: String, reason: String },
+
+    #[error("package entry {path:?} is listed twice; keep only one entry for each install path")]
+    DuplicatePath { path: String },
+
+    #[error("package entry {path:?} lies under {parent:?}, which the package ships as a file or symlink; make {parent:?} a directory or move the entry")]
+    ParentNotDirectory { path: String, parent: String },
+
+    #[error("package entry {path:?} has mode {mode:o}, beyond 7777; give permission bits only, such as 0o755")]
+    InvalidMode { path: String, mode: u32 },
+
+    #[error(
+        "{compression:?} level {level} is out of range {min}..={max}; choose a level in that range"
+    )]
+    InvalidLevel {
+        compression: Compression,
+        level: u32,
+        min: u32,
+        max: u32,
+    },
+
+    #[error("cannot read {source_path} for package entry {entry}: {source}; check that the file exists and is readable")]
+    ReadSource {
+        entry: String,
+        source_path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error(
+        "{source_path} for package entry {entry} is not a regular file; point the entry at a file"
+    )]
+    SourceNotFile { entry: String, source_path: PathBuf },
+
+    #[error("{source_path} for package entry {entry} changed size while being packed (expected {expected} bytes, read {actual}); rebuild when nothing is writing to it")]
+    SourceChanged {
+        entry: String,
+        source_path: PathBuf,
+        expected: u64,
+        actual: u64,
+    },
+
+    #[error("output folder {dir} is not a usable directory: {source}; create it or pass another output folder")]
+    OutputDir {
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("cannot set up the {compression:?} compressor: {source}; try another compression or fewer threads")]
+    Compressor {
+        compression: Compression,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("cannot write {member} of {deb}: {source}; check free space and permissions in the output folder")]
+    Write {
+        deb: PathBuf,
+        member: &'static str,
+        #[source]
+        source: io::Error,
+    },
+}
