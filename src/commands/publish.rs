@@ -1,5 +1,51 @@
-//! `kubedeb publish`.
+//! `kubedeb publish`: put .deb files into the signed apt repository and say how clients use it.
 
-pub fn run(_args: &crate::cli::PublishArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`kubedeb publish` is not available in this build yet")
+use crate::cli::PublishArgs;
+use crate::repository::{self, PublishOptions};
+use anyhow::Context;
+
+pub fn run(args: &PublishArgs) -> anyhow::Result<()> {
+    let opts = PublishOptions {
+        key: args.repo.key.clone(),
+        keep: args.repo.keep,
+        ..PublishOptions::new(args.repo.suite.clone())
+    };
+    let repo = &args.repo.repo;
+    let report = repository::publish(repo, &args.debs, &opts)
+        .with_context(|| format!("publishing into {}", repo.display()))?;
+    for p in &report.added {
+        println!(
+            "added      {} {} {}  {}",
+            p.package, p.version, p.architecture, p.filename
+        );
+    }
+    for p in &report.unchanged {
+        println!(
+            "unchanged  {} {} {} (already published, identical)",
+            p.package, p.version, p.architecture
+        );
+    }
+    for p in &report.pruned {
+        println!("pruned     {} {} {}", p.package, p.version, p.architecture);
+    }
+    if !report.changed {
+        println!("nothing to do: the repository already has exactly these files");
+        return Ok(());
+    }
+    println!(
+        "suite {} published {}, signed by {}",
+        report.suite,
+        report.date.as_deref().unwrap_or("?"),
+        report.fingerprint.as_deref().unwrap_or("?")
+    );
+    println!(
+        "serve {} and on each node install {} as /usr/share/keyrings/{}.gpg, then add:\n  \
+         deb [signed-by=/usr/share/keyrings/{}.gpg] <url> {} main",
+        repository::public_dir(repo).display(),
+        report.keyring.display(),
+        repository::KEYRING_NAME,
+        repository::KEYRING_NAME,
+        report.suite
+    );
+    Ok(())
 }

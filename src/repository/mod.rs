@@ -1,1 +1,27 @@
 //! The signed, atomic apt repository: publish debs into `pool/` and `dists/`.
+//!
+//! Layout of a repository folder:
+//! - `public/` is served: `pool/main/<p>/<package>/<file>.deb`, `dists/<suite>` (a symlink to
+//!   `dists/.states/<suite>/<n>`, holding Release, Release.gpg, InRelease and
+//!   `main/binary-<arch>/{Packages,Packages.gz,Packages.xz,by-hash/}`), the exported keys;
+//! - `private/` (0700) holds the gpg home and the record of the signing key;
+//! - `.lock` serializes publishes, `.journal` lets the next publish tidy up after a killed one.
+
+mod control;
+mod date;
+mod debfile;
+mod error;
+mod index;
+mod layout;
+mod publish;
+mod sign;
+mod version;
+
+pub use debfile::{read_control, DebFile};
+pub use error::RepoError;
+pub use layout::public_dir;
+pub use publish::{publish, PublishOptions, PublishReport, PublishedPackage};
+pub use version::compare as compare_versions;
+
+/// The exported public key: `public/<name>.gpg` (binary, for `signed-by=`) and `public/<name>.asc`.
+pub const KEYRING_NAME: &str = "kubedeb-archive-keyring";
