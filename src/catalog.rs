@@ -92,7 +92,9 @@ pub enum CatalogError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{origin} is not a valid catalog: {message}; see packaging/catalog.toml for the format")]
+    #[error(
+        "{origin} is not a valid catalog: {message}; see packaging/catalog.toml for the format"
+    )]
     Parse { origin: String, message: String },
     #[error("{origin}: {component} {version}: {problem}; fix that entry")]
     Invalid {
@@ -199,26 +201,46 @@ impl Catalog {
 }
 
 impl ReleaseEntry {
-    fn check(self, component: Component, version: &str, origin: &str) -> Result<Release, CatalogError> {
+    fn check(
+        self,
+        component: Component,
+        version: &str,
+        origin: &str,
+    ) -> Result<Release, CatalogError> {
         let invalid = |problem: String| CatalogError::Invalid {
             origin: origin.to_string(),
             component,
             version: version.to_string(),
             problem,
         };
-        if version.is_empty() || !version.chars().all(|c| c.is_ascii_alphanumeric() || ".-+~".contains(c)) {
-            return Err(invalid(format!("version {version:?} must be letters, digits and . - + ~ only")));
+        if version.is_empty()
+            || !version
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-+~".contains(c))
+        {
+            return Err(invalid(format!(
+                "version {version:?} must be letters, digits and . - + ~ only"
+            )));
         }
-        if self.file.is_empty() || self.file.contains('/') || self.file == "." || self.file == ".." {
-            return Err(invalid(format!("file {:?} must be a plain file name without '/'", self.file)));
+        if self.file.is_empty() || self.file.contains('/') || self.file == "." || self.file == ".."
+        {
+            return Err(invalid(format!(
+                "file {:?} must be a plain file name without '/'",
+                self.file
+            )));
         }
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
-            return Err(invalid(format!("url {:?} must start with http:// or https://", self.url)));
+            return Err(invalid(format!(
+                "url {:?} must start with http:// or https://",
+                self.url
+            )));
         }
         let sha256 = match self.sha256 {
             Some(hash) if is_sha256_hex(&hash) => Some(hash.to_ascii_lowercase()),
             Some(hash) => {
-                return Err(invalid(format!("sha256 {hash:?} is not 64 hexadecimal digits")));
+                return Err(invalid(format!(
+                    "sha256 {hash:?} is not 64 hexadecimal digits"
+                )));
             }
             None => None,
         };
@@ -233,10 +255,14 @@ impl ReleaseEntry {
         let mut binaries = Vec::new();
         for (name, path) in self.binaries {
             if name.is_empty() || name.contains('/') || name.starts_with('.') {
-                return Err(invalid(format!("binary name {name:?} must be a plain file name")));
+                return Err(invalid(format!(
+                    "binary name {name:?} must be a plain file name"
+                )));
             }
             if path.is_empty() {
-                return Err(invalid(format!("binary {name}: empty path; list the member path in the tarball")));
+                return Err(invalid(format!(
+                    "binary {name}: empty path; list the member path in the tarball"
+                )));
             }
             for member in &path {
                 let bad = member.is_empty()
@@ -280,12 +306,22 @@ mod tests {
         let names: Vec<&str> = kube.binaries.iter().map(|b| b.name.as_str()).collect();
         assert_eq!(
             names,
-            ["kube-apiserver", "kube-controller-manager", "kube-proxy", "kube-scheduler", "kubectl", "kubelet"]
+            [
+                "kube-apiserver",
+                "kube-controller-manager",
+                "kube-proxy",
+                "kube-scheduler",
+                "kubectl",
+                "kubelet"
+            ]
         );
         let apiserver = &kube.binaries[0];
         assert_eq!(
             apiserver.path,
-            ["kubernetes/server/kubernetes-server-linux-amd64.tar.gz", "kubernetes/server/bin/kube-apiserver"]
+            [
+                "kubernetes/server/kubernetes-server-linux-amd64.tar.gz",
+                "kubernetes/server/bin/kube-apiserver"
+            ]
         );
         let flannel = catalog.release(Component::Flannel, "0.5.5").unwrap();
         assert_eq!(
@@ -322,7 +358,10 @@ kubelet = ["kubernetes/server/kubernetes-server-linux-amd64.tar.gz", "kubernetes
 "#;
         catalog.merge(Catalog::parse(user, "user.toml").unwrap());
         let flannel = catalog.release(Component::Flannel, "0.5.5").unwrap();
-        assert_eq!(flannel.url, "http://mirror.example/flannel-0.5.5-linux-amd64.tar.gz");
+        assert_eq!(
+            flannel.url,
+            "http://mirror.example/flannel-0.5.5-linux-amd64.tar.gz"
+        );
         assert_eq!(flannel.sha256.as_deref(), Some(&"a".repeat(64)[..]));
         assert_eq!(flannel.origin, "user.toml");
         assert_eq!(catalog.versions(Component::Kubernetes), ["1.1.4", "1.2.0"]);
@@ -332,7 +371,10 @@ kubelet = ["kubernetes/server/kubernetes-server-linux-amd64.tar.gz", "kubernetes
     #[test]
     fn unknown_version_names_the_known_ones_and_the_fix() {
         let catalog = Catalog::load(None).unwrap();
-        let err = catalog.release(Component::Etcd, "9.9.9").unwrap_err().to_string();
+        let err = catalog
+            .release(Component::Etcd, "9.9.9")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("etcd 9.9.9"), "{err}");
         assert!(err.contains("2.2.1, 3.4.30"), "{err}");
         assert!(err.contains("--catalog"), "{err}");
@@ -350,9 +392,14 @@ kubelet = ["kubernetes/server/kubernetes-server-linux-amd64.tar.gz", "kubernetes
         ];
         for (text, word) in cases {
             let err = Catalog::parse(text, "user.toml").unwrap_err().to_string();
-            assert!(err.contains("user.toml") && err.contains(word), "{word}: {err}");
+            assert!(
+                err.contains("user.toml") && err.contains(word),
+                "{word}: {err}"
+            );
         }
-        let err = Catalog::parse("[docker.\"1\"]\nfile=\"a\"", "user.toml").unwrap_err().to_string();
+        let err = Catalog::parse("[docker.\"1\"]\nfile=\"a\"", "user.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("docker"), "{err}");
         let err = Catalog::parse("[etcd.\"1\"]\nfile=\"a\"\nurl=\"http://x\"\nmd5=\"x\"\n[etcd.\"1\".binaries]\ne=[\"e\"]", "u")
             .unwrap_err()

@@ -238,7 +238,10 @@ pub enum ConfigError {
     #[error("{path} is not a valid cluster.toml: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{}", describe_problems(origin, problems))]
-    Invalid { origin: String, problems: Vec<Problem> },
+    Invalid {
+        origin: String,
+        problems: Vec<Problem>,
+    },
     #[error(transparent)]
     Catalog(#[from] CatalogError),
 }
@@ -295,7 +298,9 @@ impl Config {
         }
         match config.validate() {
             Ok(_) => Ok(config),
-            Err(ConfigError::Invalid { problems, .. }) => Err(ConfigError::Invalid { origin, problems }),
+            Err(ConfigError::Invalid { problems, .. }) => {
+                Err(ConfigError::Invalid { origin, problems })
+            }
             Err(other) => Err(other),
         }
     }
@@ -416,7 +421,9 @@ mod tests {
         let problems = err.problems();
         assert!(!problems.is_empty(), "{err}");
         assert!(
-            problems.iter().any(|p| p.setting == setting && p.message.contains(words)),
+            problems
+                .iter()
+                .any(|p| p.setting == setting && p.message.contains(words)),
             "expected {setting} with {words:?}, got: {err}"
         );
         err.to_string()
@@ -431,7 +438,13 @@ mod tests {
         assert_eq!(v.flannel_network.to_string(), "172.16.0.0/16");
         assert_eq!((v.flannel_subnet_len, v.flannel_subnets), (24, 255));
         assert_eq!(v.dns_server_ip, Ipv4Addr::new(192, 168, 3, 10));
-        assert_eq!(v.node_ports, NodePortRange { low: 30000, high: 32767 });
+        assert_eq!(
+            v.node_ports,
+            NodePortRange {
+                low: 30000,
+                high: 32767
+            }
+        );
         assert_eq!(valid().master_ip(), v.master_ip);
         assert_eq!(valid().first_service_ip(), v.first_service_ip);
     }
@@ -442,7 +455,10 @@ mod tests {
         c.network.service_cluster_ip_range = "10.254.0.128/25".into();
         c.dns.server_ip = "10.254.0.200".into();
         assert_eq!(c.first_service_ip(), Ipv4Addr::new(10, 254, 0, 129));
-        assert_eq!(c.validate().unwrap().first_service_ip, Ipv4Addr::new(10, 254, 0, 129));
+        assert_eq!(
+            c.validate().unwrap().first_service_ip,
+            Ipv4Addr::new(10, 254, 0, 129)
+        );
     }
 
     #[test]
@@ -478,7 +494,11 @@ mod tests {
         let mut c = valid();
         c.network.service_cluster_ip_range = "172.16.3.0/24".into();
         c.dns.server_ip = "172.16.3.10".into();
-        refused(c, "network.service_cluster_ip_range", "overlaps network.flannel_network");
+        refused(
+            c,
+            "network.service_cluster_ip_range",
+            "overlaps network.flannel_network",
+        );
         let mut c = valid();
         c.network.flannel_network = "192.168.0.0/16".into();
         refused(c, "network.service_cluster_ip_range", "overlaps");
@@ -556,7 +576,8 @@ mod tests {
             c.flannel_config_json(),
             r#"{"Network":"172.16.0.0/16", "Backend": {"Type": "vxlan"}, "SubnetLen": 25}"#
         );
-        c.network.flannel_extra_json = ",\"SubnetMin\": \"172.16.10.0\",\n \"SubnetMax\": \"172.16.20.0\"".into();
+        c.network.flannel_extra_json =
+            ",\"SubnetMin\": \"172.16.10.0\",\n \"SubnetMax\": \"172.16.20.0\"".into();
         let v = c.validate().unwrap();
         assert_eq!(v.flannel_subnets, 11);
         let json: serde_json::Value = serde_json::from_str(&c.flannel_config_json()).unwrap();
@@ -620,7 +641,11 @@ mod tests {
     #[test]
     fn other_settings_are_checked() {
         let mut c = valid();
-        c.certificates.extra_sans = vec!["IP:10.0.0.5".into(), "DNS:k8s.example.org".into(), "10.0.0.6".into()];
+        c.certificates.extra_sans = vec![
+            "IP:10.0.0.5".into(),
+            "DNS:k8s.example.org".into(),
+            "10.0.0.6".into(),
+        ];
         refused(c, "certificates.extra_sans[2]", "IP:<address>");
         let mut c = valid();
         c.fetch.mirrors = vec!["mirror.local/k8s".into()];
@@ -643,8 +668,18 @@ mod tests {
         c.apiserver.service_node_port_range = "2-1".into();
         let err = c.validate().unwrap_err();
         let settings: Vec<&str> = err.problems().iter().map(|p| p.setting.as_str()).collect();
-        assert_eq!(settings, ["master_ip", "dns.server_ip", "apiserver.service_node_port_range"]);
-        assert!(err.to_string().contains("3 problems:\n  master_ip: "), "{err}");
+        assert_eq!(
+            settings,
+            [
+                "master_ip",
+                "dns.server_ip",
+                "apiserver.service_node_port_range"
+            ]
+        );
+        assert!(
+            err.to_string().contains("3 problems:\n  master_ip: "),
+            "{err}"
+        );
     }
 
     #[test]

@@ -13,5 +13,6 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod deb;
+pub mod fetch;
 pub mod repository;
 pub mod serve;

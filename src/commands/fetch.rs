@@ -1,5 +1,40 @@
-//! `kubedeb fetch`.
+//! `kubedeb fetch`: get, verify and extract the release binaries the cluster settings name.
 
-pub fn run(_args: &crate::cli::FetchArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`kubedeb fetch` is not available in this build yet")
+use crate::cli::FetchArgs;
+use crate::config::Config;
+use crate::fetch::{fetch, FetchOptions};
+
+pub fn run(args: &FetchArgs) -> anyhow::Result<()> {
+    let cluster = &args.cluster;
+    let (config, catalog) = Config::load_with_catalog(
+        &cluster.config,
+        cluster.master_ip,
+        cluster.catalog.as_deref(),
+    )?;
+    // Mirrors given on the command line come first, then those of the config file.
+    let mut mirrors = args.mirrors.clone();
+    for mirror in &config.fetch.mirrors {
+        if !mirrors.contains(mirror) {
+            mirrors.push(mirror.clone());
+        }
+    }
+    for (i, mirror) in args.mirrors.iter().enumerate() {
+        if !(mirror.starts_with("http://") || mirror.starts_with("https://")) {
+            anyhow::bail!(
+                "--mirror {mirror:?} (number {}) is not a base URL: write one like http://mirror.local/k8s \
+                 (kubedeb fetches <mirror>/<tarball file name>)",
+                i + 1
+            );
+        }
+    }
+    let opts = FetchOptions {
+        mirrors,
+        from: args.from.clone(),
+        cache: args.cache.clone(),
+    };
+    let binaries = fetch(&config, &catalog, &opts)?;
+    for (name, path) in binaries.iter() {
+        println!("{name}\t{}", path.display());
+    }
+    Ok(())
 }

@@ -15,7 +15,8 @@ pub(super) fn render(master_ip: Option<Ipv4Addr>) -> String {
     let d = Config::default();
     let master = match master_ip {
         Some(ip) => format!("master_ip = {}", v(&ip.to_string())),
-        None => "# master_ip = \"192.168.100.11\"   # required: set it here or pass --master-ip".to_string(),
+        None => "# master_ip = \"192.168.100.11\"   # required: set it here or pass --master-ip"
+            .to_string(),
     };
     let catalog = match &d.fetch.catalog {
         Some(path) => format!("catalog = {}", v(path)),

@@ -59,8 +59,16 @@ impl Config {
     pub fn validate(&self) -> Result<Validated, ConfigError> {
         let mut p = Problems::default();
         let master = self.check_master(&mut p);
-        let service = parse_net(&mut p, "network.service_cluster_ip_range", &self.network.service_cluster_ip_range);
-        let flannel = parse_net(&mut p, "network.flannel_network", &self.network.flannel_network);
+        let service = parse_net(
+            &mut p,
+            "network.service_cluster_ip_range",
+            &self.network.service_cluster_ip_range,
+        );
+        let flannel = parse_net(
+            &mut p,
+            "network.flannel_network",
+            &self.network.flannel_network,
+        );
         if let Some(service) = service {
             if service.prefix_len() > 30 {
                 p.add(
@@ -124,7 +132,9 @@ impl Config {
         if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() || ip.is_broadcast() {
             p.add(
                 "master_ip",
-                format!("{ip} is not an address nodes can reach; use the master's own unicast address"),
+                format!(
+                    "{ip} is not an address nodes can reach; use the master's own unicast address"
+                ),
             );
             return None;
         }
@@ -164,7 +174,10 @@ impl Config {
         if !FLANNEL_BACKENDS.contains(&backend.as_str()) {
             p.add(
                 "network.flannel_backend",
-                format!("{backend:?} is not a flannel 0.5 backend; use one of {}", FLANNEL_BACKENDS.join(", ")),
+                format!(
+                    "{backend:?} is not a flannel 0.5 backend; use one of {}",
+                    FLANNEL_BACKENDS.join(", ")
+                ),
             );
         }
     }
@@ -176,29 +189,46 @@ impl Config {
         let hint = "write extra members of the flannel config object, like \"SubnetLen\": 24, \"SubnetMin\": \"172.16.10.0\" (a leading comma is allowed)";
         let whole = format!(r#"{{"Network":"10.0.0.0/8", "Backend": {{"Type": "vxlan"}}{extra}}}"#);
         if let Err(e) = serde_json::from_str::<serde_json::Value>(&whole) {
-            p.add(SETTING, format!("the flannel config would not be valid JSON ({e}); {hint}"));
+            p.add(
+                SETTING,
+                format!("the flannel config would not be valid JSON ({e}); {hint}"),
+            );
             return None;
         }
         let members = extra.trim_start_matches([',', ' ']);
-        let object: serde_json::Map<String, serde_json::Value> = match serde_json::from_str(&format!("{{{members}}}")) {
-            Ok(object) => object,
-            Err(e) => {
-                p.add(SETTING, format!("cannot read the extra members ({e}); {hint}"));
-                return None;
-            }
-        };
+        let object: serde_json::Map<String, serde_json::Value> =
+            match serde_json::from_str(&format!("{{{members}}}")) {
+                Ok(object) => object,
+                Err(e) => {
+                    p.add(
+                        SETTING,
+                        format!("cannot read the extra members ({e}); {hint}"),
+                    );
+                    return None;
+                }
+            };
         let mut subnet_len = None;
         let mut subnet_min = None;
         let mut subnet_max = None;
         let mut ok = true;
         for (key, value) in &object {
-            let Some(known) = FLANNEL_EXTRA_KEYS.iter().find(|k| k.eq_ignore_ascii_case(key)) else {
-                let why = if key.eq_ignore_ascii_case("Network") || key.eq_ignore_ascii_case("Backend") {
-                    "comes from network.flannel_network / network.flannel_backend; set it there"
-                } else {
-                    "is not read by flannel 0.5, which would silently ignore it"
-                };
-                p.add(SETTING, format!("{key:?} {why} (extra members flannel reads: {})", FLANNEL_EXTRA_KEYS.join(", ")));
+            let Some(known) = FLANNEL_EXTRA_KEYS
+                .iter()
+                .find(|k| k.eq_ignore_ascii_case(key))
+            else {
+                let why =
+                    if key.eq_ignore_ascii_case("Network") || key.eq_ignore_ascii_case("Backend") {
+                        "comes from network.flannel_network / network.flannel_backend; set it there"
+                    } else {
+                        "is not read by flannel 0.5, which would silently ignore it"
+                    };
+                p.add(
+                    SETTING,
+                    format!(
+                        "{key:?} {why} (extra members flannel reads: {})",
+                        FLANNEL_EXTRA_KEYS.join(", ")
+                    ),
+                );
                 ok = false;
                 continue;
             };
@@ -230,11 +260,17 @@ impl Config {
     fn check_node_ports(&self, p: &mut Problems) -> Option<NodePortRange> {
         const SETTING: &str = "apiserver.service_node_port_range";
         let text = &self.apiserver.service_node_port_range;
-        let parsed = text
-            .split_once('-')
-            .and_then(|(low, high)| Some((low.trim().parse::<u32>().ok()?, high.trim().parse::<u32>().ok()?)));
+        let parsed = text.split_once('-').and_then(|(low, high)| {
+            Some((
+                low.trim().parse::<u32>().ok()?,
+                high.trim().parse::<u32>().ok()?,
+            ))
+        });
         let Some((low, high)) = parsed else {
-            p.add(SETTING, format!("{text:?} is not a port range; write it as low-high, like \"30000-32767\""));
+            p.add(
+                SETTING,
+                format!("{text:?} is not a port range; write it as low-high, like \"30000-32767\""),
+            );
             return None;
         };
         if !(1..=65535).contains(&low) || !(1..=65535).contains(&high) {
@@ -242,7 +278,10 @@ impl Config {
             return None;
         }
         if low > high {
-            p.add(SETTING, format!("{text:?} is reversed: write the lower port first, like \"{high}-{low}\""));
+            p.add(
+                SETTING,
+                format!("{text:?} is reversed: write the lower port first, like \"{high}-{low}\""),
+            );
             return None;
         }
         Some(NodePortRange {
@@ -256,7 +295,10 @@ impl Config {
             p.add("kubelet.pause_image", format!("{:?} is not an image reference ({why}); write [registry[:port]/]name[:tag][@digest], like \"daocloud.io/gpx_dev/pause:0.8.0\"", self.kubelet.pause_image));
         }
         if self.apiserver.admission_control.is_empty() {
-            p.add("apiserver.admission_control", "the list is empty; list at least one plugin, like [\"AlwaysAdmit\"]");
+            p.add(
+                "apiserver.admission_control",
+                "the list is empty; list at least one plugin, like [\"AlwaysAdmit\"]",
+            );
         }
         for (i, name) in self.apiserver.admission_control.iter().enumerate() {
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
@@ -274,19 +316,23 @@ impl Config {
             }
         }
         for (i, mirror) in self.fetch.mirrors.iter().enumerate() {
-            if !(mirror.starts_with("http://") || mirror.starts_with("https://")) || mirror.contains(char::is_whitespace) {
+            if !(mirror.starts_with("http://") || mirror.starts_with("https://"))
+                || mirror.contains(char::is_whitespace)
+            {
                 p.add(format!("fetch.mirrors[{i}]"), format!("{mirror:?} is not a base URL; write one like \"http://mirror.local/k8s\" (kubedeb fetches <mirror>/<tarball file name>)"));
             }
         }
         let maintainer = &self.package.maintainer;
-        let well_formed = maintainer
-            .split_once('<')
-            .is_some_and(|(name, rest)| !name.trim().is_empty() && rest.ends_with('>') && rest.contains('@'))
-            && !maintainer.contains('\n');
+        let well_formed = maintainer.split_once('<').is_some_and(|(name, rest)| {
+            !name.trim().is_empty() && rest.ends_with('>') && rest.contains('@')
+        }) && !maintainer.contains('\n');
         if !well_formed {
             p.add("package.maintainer", format!("{maintainer:?} is not a Debian maintainer; write \"Full Name <address@example.org>\""));
         }
-        for (setting, value) in [("docker.extra_opts", &self.docker.extra_opts), ("kubelet.config", &self.kubelet.config)] {
+        for (setting, value) in [
+            ("docker.extra_opts", &self.docker.extra_opts),
+            ("kubelet.config", &self.kubelet.config),
+        ] {
             if value.contains(['\n', '\r', '"', '\\', '`', '$']) {
                 p.add(setting, format!("{value:?} goes into a double-quoted line of an /etc/default file: it must be one line without \" \\ ` or $"));
             }
@@ -316,7 +362,13 @@ pub(crate) fn extra_members(raw: &str) -> String {
 fn parse_net(p: &mut Problems, setting: &str, text: &str) -> Option<Ipv4Net> {
     match text.parse::<Ipv4Net>() {
         Ok(net) if net.network() != net.addr() => {
-            p.add(setting, format!("{text} has host bits set; write the network address: {}", net.trunc()));
+            p.add(
+                setting,
+                format!(
+                    "{text} has host bits set; write the network address: {}",
+                    net.trunc()
+                ),
+            );
             None
         }
         Ok(net) => Some(net),
@@ -360,11 +412,21 @@ fn flannel_subnets(
     let max = max.map_or(end - size, |ip| u64::from(u32::from(ip)));
     for (name, value) in [("SubnetMin", min), ("SubnetMax", max)] {
         if !(start..end).contains(&value) {
-            p.add("network.flannel_extra_json", format!("{name} {} is outside network.flannel_network {net}", Ipv4Addr::from(value as u32)));
+            p.add(
+                "network.flannel_extra_json",
+                format!(
+                    "{name} {} is outside network.flannel_network {net}",
+                    Ipv4Addr::from(value as u32)
+                ),
+            );
             return None;
         }
     }
-    let count = if max >= min { (max - min) / size + 1 } else { 0 };
+    let count = if max >= min {
+        (max - min) / size + 1
+    } else {
+        0
+    };
     if count < MIN_FLANNEL_SUBNETS {
         p.add(
             SETTING,
@@ -387,9 +449,12 @@ fn is_dns_name(name: &str, any_case: bool) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (any_case && c.is_ascii_uppercase()))
+                && label.chars().all(|c| {
+                    c.is_ascii_lowercase()
+                        || c.is_ascii_digit()
+                        || c == '-'
+                        || (any_case && c.is_ascii_uppercase())
+                })
         })
 }
 
@@ -400,10 +465,13 @@ pub(crate) fn check_image_reference(reference: &str) -> Result<(), String> {
         None => (reference, None),
     };
     if let Some(digest) = digest {
-        let (algorithm, hex) = digest.split_once(':').ok_or("the digest must be algorithm:hex")?;
+        let (algorithm, hex) = digest
+            .split_once(':')
+            .ok_or("the digest must be algorithm:hex")?;
         let algorithm_ok = !algorithm.is_empty()
             && algorithm.split(['+', '.', '-', '_']).all(|part| {
-                part.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) && part.chars().all(|c| c.is_ascii_alphanumeric())
+                part.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                    && part.chars().all(|c| c.is_ascii_alphanumeric())
             });
         if !algorithm_ok || hex.len() < 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(format!("bad digest {digest:?}"));
@@ -417,8 +485,13 @@ pub(crate) fn check_image_reference(reference: &str) -> Result<(), String> {
     if let Some(tag) = tag {
         let tag_ok = !tag.is_empty()
             && tag.len() <= 128
-            && tag.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-            && tag.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+            && tag
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            && tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
         if !tag_ok {
             return Err(format!("bad tag {tag:?}"));
         }
@@ -431,7 +504,11 @@ pub(crate) fn check_image_reference(reference: &str) -> Result<(), String> {
     }
     let mut components: Vec<&str> = name.split('/').collect();
     let first = components[0];
-    if components.len() > 1 && (first.contains(['.', ':']) || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase())) {
+    if components.len() > 1
+        && (first.contains(['.', ':'])
+            || first == "localhost"
+            || first.chars().any(|c| c.is_ascii_uppercase()))
+    {
         check_domain(first)?;
         components.remove(0);
     }
@@ -483,7 +560,10 @@ fn is_path_component(component: &str) -> bool {
             i += 1;
         }
         let separator = &component[start..i];
-        let ok = separator == "." || separator == "_" || separator == "__" || separator.bytes().all(|b| b == b'-');
+        let ok = separator == "."
+            || separator == "_"
+            || separator == "__"
+            || separator.bytes().all(|b| b == b'-');
         if !ok {
             return false;
         }

@@ -1,0 +1,240 @@
+//! HTTP downloads into `<file>.part`, resumed with Range requests, with timeouts so a stalled source fails over.
+
+use indicatif::ProgressBar;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Duration;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// No byte for this long: the source has stalled.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Attempts on one source; a retry only happens after an attempt that made progress.
+const MAX_ATTEMPTS: u32 = 10;
+
+/// Two agents: one honouring the proxy environment, one direct for loopback and NO_PROXY hosts
+/// (ureq 2 reads HTTP(S)_PROXY but not NO_PROXY).
+pub(super) struct Http {
+    proxied: ureq::Agent,
+    direct: ureq::Agent,
+    no_proxy: Vec<String>,
+}
+
+impl Http {
+    pub fn new() -> Http {
+        let builder = || {
+            ureq::AgentBuilder::new()
+                .timeout_connect(CONNECT_TIMEOUT)
+                .timeout_read(READ_TIMEOUT)
+                .user_agent(concat!("kubedeb/", env!("CARGO_PKG_VERSION")))
+        };
+        let no_proxy = std::env::var("NO_PROXY")
+            .or_else(|_| std::env::var("no_proxy"))
+            .unwrap_or_default()
+            .split(',')
+            .map(|h| h.trim().trim_start_matches('.').to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
+        Http {
+            proxied: builder().try_proxy_from_env(true).build(),
+            direct: builder().build(),
+            no_proxy,
+        }
+    }
+
+    fn agent_for(&self, url: &str) -> &ureq::Agent {
+        let host = url
+            .split_once("://")
+            .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or(""))
+            .unwrap_or("");
+        let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+        let host = if host.starts_with('[') {
+            host.split(']')
+                .next()
+                .unwrap_or(host)
+                .trim_start_matches('[')
+        } else {
+            host.split(':').next().unwrap_or(host)
+        }
+        .to_ascii_lowercase();
+        let loopback = host == "localhost" || host.starts_with("127.") || host == "::1";
+        let excluded = self
+            .no_proxy
+            .iter()
+            .any(|n| n == "*" || host == *n || host.ends_with(&format!(".{n}")));
+        if loopback || excluded {
+            &self.direct
+        } else {
+            &self.proxied
+        }
+    }
+}
+
+/// What a finished download looked like.
+pub(super) struct Downloaded {
+    /// Bytes already in `.part` before this call (from an interrupted earlier run).
+    pub resumed_from: u64,
+}
+
+/// Download `url` into `part`, continuing what is already there. An error is a sentence for the user.
+pub(super) fn download(
+    http: &Http,
+    url: &str,
+    part: &Path,
+    bar: &ProgressBar,
+) -> Result<Downloaded, String> {
+    let agent = http.agent_for(url);
+    let resumed_from = file_len(part);
+    let mut attempts = 0;
+    let mut restarted = false;
+    loop {
+        attempts += 1;
+        let have = file_len(part);
+        let mut request = agent.get(url).set("Accept-Encoding", "identity");
+        if have > 0 {
+            request = request.set("Range", &format!("bytes={have}-"));
+        }
+        let response = match request.call() {
+            Ok(response) => response,
+            Err(ureq::Error::Status(416, _)) if have > 0 && !restarted => {
+                // What we hold is not a prefix of what is served now; start over.
+                restarted = true;
+                remove(part)?;
+                continue;
+            }
+            Err(ureq::Error::Status(code, response)) => {
+                return Err(format!("HTTP {code} {}", response.status_text()));
+            }
+            Err(ureq::Error::Transport(e)) => return Err(e.to_string()),
+        };
+        let (mut out, start) = match response.status() {
+            206 => {
+                let range_start = response
+                    .header("Content-Range")
+                    .and_then(|r| r.strip_prefix("bytes "))
+                    .and_then(|r| r.split('-').next())
+                    .and_then(|s| s.trim().parse::<u64>().ok());
+                if range_start != Some(have) {
+                    if restarted {
+                        return Err(format!(
+                            "the server answered a Range request for byte {have} with {:?}",
+                            response.header("Content-Range")
+                        ));
+                    }
+                    restarted = true;
+                    remove(part)?;
+                    continue;
+                }
+                let out = OpenOptions::new()
+                    .append(true)
+                    .open(part)
+                    .map_err(|e| write_error(part, e))?;
+                (out, have)
+            }
+            200 => {
+                // A server that ignores Range sends the whole file: start it over.
+                let out = File::create(part).map_err(|e| write_error(part, e))?;
+                (out, 0)
+            }
+            status => {
+                return Err(format!(
+                    "unexpected HTTP status {status} {}",
+                    response.status_text()
+                ))
+            }
+        };
+        let total = response
+            .header("Content-Length")
+            .and_then(|l| l.parse::<u64>().ok())
+            .map(|len| start + len);
+        bar.set_length(total.unwrap_or(0));
+        bar.set_position(start);
+        let mut body = response.into_reader();
+        let (copied, result) = copy(&mut body, &mut out, bar);
+        let result =
+            result.and_then(|()| out.sync_all().map_err(|e| write_error(part, e).to_string()));
+        match result {
+            Ok(()) if total.is_none_or(|t| start + copied == t) => {
+                return Ok(Downloaded { resumed_from })
+            }
+            Ok(()) => {
+                if attempts >= MAX_ATTEMPTS {
+                    return Err(format!(
+                        "the transfer ended after {} of {} bytes",
+                        start + copied,
+                        total.unwrap_or(0)
+                    ));
+                }
+            }
+            Err(e) if copied > 0 && attempts < MAX_ATTEMPTS => {
+                bar.println(format!(
+                    "{url}: {e} after {} bytes; resuming",
+                    start + copied
+                ));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "the transfer broke after {} bytes: {e}",
+                    start + copied
+                ))
+            }
+        }
+    }
+}
+
+/// Copy until the end or the first error; returns the bytes written either way.
+fn copy(body: &mut impl Read, out: &mut File, bar: &ProgressBar) -> (u64, Result<(), String>) {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut copied = 0u64;
+    loop {
+        let n = match body.read(&mut buf) {
+            Ok(0) => return (copied, Ok(())),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return (copied, Err(e.to_string())),
+        };
+        if let Err(e) = out.write_all(&buf[..n]) {
+            return (copied, Err(format!("cannot write the download: {e}")));
+        }
+        copied += n as u64;
+        bar.inc(n as u64);
+    }
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+fn remove(path: &Path) -> Result<(), String> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("cannot remove {}: {e}", path.display())),
+    }
+}
+
+fn write_error(path: &Path, e: std::io::Error) -> String {
+    format!("cannot write {}: {e}", path.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_and_no_proxy_hosts_go_direct() {
+        let http = Http {
+            proxied: ureq::agent(),
+            direct: ureq::agent(),
+            no_proxy: vec!["mirror.local".into()],
+        };
+        let direct = |url: &str| std::ptr::eq(http.agent_for(url), &http.direct);
+        assert!(direct("http://127.0.0.1:8000/x"));
+        assert!(direct("http://localhost/x"));
+        assert!(direct("http://[::1]:80/x"));
+        assert!(direct("http://a.mirror.local/x"));
+        assert!(direct("https://user@mirror.local:8443/x"));
+        assert!(!direct("https://github.com/x"));
+        assert!(!direct("https://notmirror.local/x"));
+    }
+}
