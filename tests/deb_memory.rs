@@ -1,0 +1,90 @@
+//! The writer streams: a 300 MB payload must not raise the process's peak memory near its
+//! size. Alone in its own test binary so no other test's allocations count.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::process::Command;
+
+use kubedeb::deb::{write_deb, BuildOptions, Compression, Control, Entry, PackageSpec, Source};
+
+const PAYLOAD: u64 = 300 * 1024 * 1024;
+const LIMIT_KIB: u64 = 150 * 1024;
+
+fn vm_hwm_kib() -> u64 {
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/self/status")
+}
+
+/// Incompressible bytes, so the compressed member is as large as the payload too.
+fn write_random(file: File, len: u64) {
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        for word in chunk.chunks_exact_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            word.copy_from_slice(&x.to_le_bytes());
+        }
+        let n = left.min(chunk.len() as u64) as usize;
+        w.write_all(&chunk[..n]).unwrap();
+        left -= n as u64;
+    }
+    w.into_inner().unwrap().sync_all().unwrap();
+}
+
+#[test]
+fn peak_memory_stays_far_below_payload_size() {
+    let src = tempfile::tempdir().unwrap();
+    let payload = src.path().join("payload.bin");
+    write_random(File::create(&payload).unwrap(), PAYLOAD);
+    let spec = PackageSpec {
+        control: Control {
+            package: "kubedeb-big".into(),
+            version: "1.0-1".into(),
+            architecture: "amd64".into(),
+            maintainer: "Kube Deb <kubedeb@example.org>".into(),
+            summary: "large payload".into(),
+            ..Default::default()
+        },
+        entries: vec![Entry::file(
+            "/usr/lib/kubedeb-big/payload.bin",
+            0o644,
+            Source::Path(payload),
+        )],
+        ..Default::default()
+    };
+    let opts = BuildOptions {
+        compression: Compression::Zstd,
+        level: Some(1),
+        threads: 0,
+        source_date_epoch: Some(1_451_606_400),
+    };
+    let before = vm_hwm_kib();
+    let out = tempfile::tempdir().unwrap();
+    let deb = write_deb(&spec, &opts, out.path()).unwrap();
+    let peak = vm_hwm_kib();
+    assert!(
+        peak < LIMIT_KIB,
+        "peak RSS {peak} KiB (before the build {before} KiB) is over {LIMIT_KIB} KiB"
+    );
+    assert!(fs::metadata(&deb).unwrap().len() > PAYLOAD, "random data should not shrink");
+
+    let listing = Command::new("dpkg-deb")
+        .arg("--contents")
+        .arg(&deb)
+        .output()
+        .expect("dpkg-deb runs; install it with `apt-get install dpkg`");
+    assert!(listing.status.success());
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    assert!(
+        listing.contains(&format!(" {PAYLOAD} ")) && listing.contains("payload.bin"),
+        "{listing}"
+    );
+}
