@@ -10,9 +10,11 @@
 
 pub mod catalog;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod deb;
 pub mod fetch;
+pub mod render;
 pub mod repository;
 pub mod serve;

@@ -1,0 +1,508 @@
+//! The `k8s-flannel`, `k8s-master` and `k8s-minion` package descriptions: packaging/packages.toml
+//! plus the rendered templates plus the release binaries, as [`PackageSpec`]s for the .deb writer.
+
+use crate::config::{Config, ConfigError};
+use crate::deb::{Control, Entry, EntryKind, PackageSpec, Scripts, Source};
+use crate::render::{self, RenderError, Templates};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+const MANIFEST: &str = include_str!("../packaging/packages.toml");
+const MANIFEST_ORIGIN: &str = "packaging/packages.toml";
+/// The release binaries are linux-amd64 builds.
+const ARCHITECTURE: &str = "amd64";
+
+/// What [`packages`] needs.
+pub struct BuildInput<'a> {
+    pub config: &'a Config,
+    /// Binary name -> the extracted file (from `kubedeb fetch`).
+    pub binaries: &'a BTreeMap<String, PathBuf>,
+    /// A folder of templates overriding the built-in ones by name.
+    pub templates: Option<&'a Path>,
+    /// The etcd release speaks the v3 API (etcd 3.x): run it with `--enable-v2=true` and etcdctl with `ETCDCTL_API=2`.
+    pub etcd_v3_api: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error("{package} needs the binary {name}, which was not fetched; run `kubedeb fetch` (or check the release catalog's binaries for this version)")]
+    MissingBinary { package: String, name: String },
+    #[error("the package list {origin} is invalid: {message}")]
+    Manifest { origin: String, message: String },
+    #[error("{package}: {path} cannot be a {kind:?} file: {why}; fix {origin}")]
+    BadPath {
+        package: String,
+        path: String,
+        kind: FileKind,
+        why: &'static str,
+        origin: String,
+    },
+    #[error("cannot compress the changelog of {package}: {source}")]
+    Changelog {
+        package: String,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    package: Vec<PackageDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PackageDef {
+    name: String,
+    version: VersionOf,
+    upstream: Upstream,
+    summary: String,
+    description: String,
+    #[serde(default)]
+    depends: Vec<String>,
+    #[serde(default)]
+    conflicts: Vec<String>,
+    #[serde(default)]
+    replaces: Vec<String>,
+    #[serde(default)]
+    binaries: Vec<String>,
+    postinst: Option<String>,
+    prerm: Option<String>,
+    postrm: Option<String>,
+    #[serde(default)]
+    file: Vec<FileDef>,
+}
+
+/// Which upstream version a package carries.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum VersionOf {
+    Kubernetes,
+    Flannel,
+}
+
+/// Whose binaries a package ships (for debian/copyright).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Upstream {
+    Kubernetes,
+    KubernetesEtcd,
+    Flannel,
+}
+
+impl Upstream {
+    fn name(self) -> &'static str {
+        match self {
+            Upstream::Kubernetes => "Kubernetes",
+            Upstream::KubernetesEtcd => "Kubernetes, etcd",
+            Upstream::Flannel => "flannel",
+        }
+    }
+    fn source(self) -> &'static str {
+        match self {
+            Upstream::Kubernetes | Upstream::KubernetesEtcd => {
+                "https://github.com/kubernetes/kubernetes/releases"
+            }
+            Upstream::Flannel => "https://github.com/coreos/flannel/releases",
+        }
+    }
+    fn copyright(self) -> &'static str {
+        match self {
+            Upstream::Kubernetes => "2014-2016 The Kubernetes Authors",
+            Upstream::KubernetesEtcd => {
+                "2014-2016 The Kubernetes Authors\n 2013-2016 CoreOS, Inc. (etcd, https://github.com/coreos/etcd)"
+            }
+            Upstream::Flannel => "2014-2016 CoreOS, Inc.",
+        }
+    }
+    fn homepage(self) -> &'static str {
+        match self {
+            Upstream::Kubernetes | Upstream::KubernetesEtcd => "https://kubernetes.io/",
+            Upstream::Flannel => "https://github.com/coreos/flannel",
+        }
+    }
+}
+
+/// What a file of a package is; decides its mode and where it may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    /// Under /etc: a conffile, kept on upgrade.
+    Conffile,
+    /// A systemd unit or drop-in under /lib/systemd/system.
+    Unit,
+    /// An executable helper under /usr/lib/kubedeb.
+    Helper,
+    /// Documentation under /usr/share/doc/<package>.
+    Doc,
+}
+
+impl FileKind {
+    fn mode(self) -> u32 {
+        match self {
+            FileKind::Helper => 0o755,
+            _ => 0o644,
+        }
+    }
+    fn prefix(self, package: &str) -> String {
+        match self {
+            FileKind::Conffile => "/etc/".into(),
+            FileKind::Unit => "/lib/systemd/system/".into(),
+            FileKind::Helper => "/usr/lib/kubedeb/".into(),
+            FileKind::Doc => format!("/usr/share/doc/{package}/"),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDef {
+    path: String,
+    template: String,
+    kind: FileKind,
+}
+
+fn manifest() -> Result<Manifest, ClusterError> {
+    toml::from_str(MANIFEST).map_err(|e| ClusterError::Manifest {
+        origin: MANIFEST_ORIGIN.into(),
+        message: e.to_string(),
+    })
+}
+
+/// The three packages, in dependency order: k8s-flannel, k8s-master, k8s-minion.
+pub fn packages(input: &BuildInput) -> Result<Vec<PackageSpec>, ClusterError> {
+    let config = input.config;
+    let validated = config.validate()?;
+    let templates = Templates::load(input.templates)?;
+    let base = render::context(config, validated.first_service_ip, input.etcd_v3_api);
+    let revision = config.package.revision;
+    let flannel_version = format!("{}-{revision}", config.versions.flannel);
+    let kubernetes_version = format!("{}-{revision}", config.versions.kubernetes);
+
+    manifest()?
+        .package
+        .iter()
+        .map(|def| {
+            let (version, upstream_version) = match def.version {
+                VersionOf::Kubernetes => (&kubernetes_version, &config.versions.kubernetes),
+                VersionOf::Flannel => (&flannel_version, &config.versions.flannel),
+            };
+            let ctx = render::with_package(
+                &base,
+                json!({
+                    "name": def.name,
+                    "version": version,
+                    "flannel_version": flannel_version,
+                    "kubernetes_version": kubernetes_version,
+                    "maintainer": config.package.maintainer,
+                    "upstream": def.upstream.name(),
+                    "upstream_version": upstream_version,
+                    "source": def.upstream.source(),
+                    "copyright": def.upstream.copyright(),
+                }),
+            );
+            build_one(def, version, &templates, &ctx, input)
+        })
+        .collect()
+}
+
+fn build_one(
+    def: &PackageDef,
+    version: &str,
+    templates: &Templates,
+    ctx: &Value,
+    input: &BuildInput,
+) -> Result<PackageSpec, ClusterError> {
+    let name = &def.name;
+    let field = |what: &str, text: &str| -> Result<String, ClusterError> {
+        Ok(templates.render_str(&format!("{MANIFEST_ORIGIN}: {name}.{what}"), text, ctx)?)
+    };
+    let list = |what: &str, items: &[String]| -> Result<Vec<String>, ClusterError> {
+        items.iter().map(|item| field(what, item)).collect()
+    };
+    let script = |template: &Option<String>| -> Result<Option<String>, ClusterError> {
+        template
+            .as_deref()
+            .map(|t| templates.render(t, ctx))
+            .transpose()
+            .map_err(ClusterError::from)
+    };
+
+    let control = Control {
+        package: name.clone(),
+        version: version.to_string(),
+        architecture: ARCHITECTURE.into(),
+        maintainer: input.config.package.maintainer.clone(),
+        summary: field("summary", &def.summary)?,
+        long_description: field("description", &def.description)?,
+        section: Some("admin".into()),
+        priority: Some("optional".into()),
+        homepage: Some(def.upstream.homepage().into()),
+        depends: list("depends", &def.depends)?,
+        conflicts: list("conflicts", &def.conflicts)?,
+        replaces: list("replaces", &def.replaces)?,
+        ..Control::default()
+    };
+
+    let mut entries = Vec::new();
+    for binary in &def.binaries {
+        let path = input
+            .binaries
+            .get(binary)
+            .ok_or_else(|| ClusterError::MissingBinary {
+                package: name.clone(),
+                name: binary.clone(),
+            })?;
+        entries.push(Entry::file(
+            format!("/usr/bin/{binary}"),
+            0o755,
+            Source::Path(path.clone()),
+        ));
+    }
+    for file in &def.file {
+        check_path(name, file)?;
+        let text = templates.render(&file.template, ctx)?;
+        entries.push(Entry::file(
+            file.path.clone(),
+            file.kind.mode(),
+            Source::Bytes(text.into_bytes()),
+        ));
+    }
+    let copyright = templates.render("doc/copyright", ctx)?;
+    entries.push(Entry::file(
+        format!("/usr/share/doc/{name}/copyright"),
+        0o644,
+        Source::Bytes(copyright.into_bytes()),
+    ));
+    entries.push(Entry::file(
+        format!("/usr/share/doc/{name}/changelog.Debian.gz"),
+        0o644,
+        Source::Bytes(changelog(name, version, &input.config.package.maintainer)?),
+    ));
+
+    Ok(PackageSpec {
+        control,
+        scripts: Scripts {
+            preinst: None,
+            postinst: script(&def.postinst)?,
+            prerm: script(&def.prerm)?,
+            postrm: script(&def.postrm)?,
+        },
+        entries,
+    })
+}
+
+fn check_path(package: &str, file: &FileDef) -> Result<(), ClusterError> {
+    let bad = |why| ClusterError::BadPath {
+        package: package.into(),
+        path: file.path.clone(),
+        kind: file.kind,
+        why,
+        origin: MANIFEST_ORIGIN.into(),
+    };
+    if !file.path.starts_with(&file.kind.prefix(package)) {
+        return Err(bad("it is outside the folder for that kind"));
+    }
+    if file.path.ends_with('/') || file.path.split('/').any(|c| c == ".." || c == ".") {
+        return Err(bad("it is not a plain file path"));
+    }
+    Ok(())
+}
+
+/// A minimal Debian changelog, gzipped without a timestamp so that builds are reproducible.
+fn changelog(package: &str, version: &str, maintainer: &str) -> Result<Vec<u8>, ClusterError> {
+    // A fixed date: the entry describes the build recipe, not the moment of building.
+    let text = format!(
+        "{package} ({version}) unstable; urgency=medium\n\n  * Built by kubedeb from the upstream release binaries and cluster.toml.\n\n -- {maintainer}  Mon, 01 Jan 2024 00:00:00 +0000\n"
+    );
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::best());
+    gz.write_all(text.as_bytes())
+        .and_then(|_| gz.finish())
+        .map_err(|source| ClusterError::Changelog {
+            package: package.into(),
+            source,
+        })
+}
+
+/// What each package will contain, for `kubedeb check`: control relations, scripts, and every
+/// path with its mode and origin.
+pub fn describe(specs: &[PackageSpec]) -> String {
+    let mut out = String::new();
+    for spec in specs {
+        let c = &spec.control;
+        let _ = writeln!(out, "{} {} ({})", c.package, c.version, c.architecture);
+        let _ = writeln!(out, "  {}", c.summary);
+        for (field, values) in [
+            ("Depends", &c.depends),
+            ("Conflicts", &c.conflicts),
+            ("Replaces", &c.replaces),
+        ] {
+            if !values.is_empty() {
+                let _ = writeln!(out, "  {field}: {}", values.join(", "));
+            }
+        }
+        let scripts: Vec<&str> = [
+            ("preinst", &spec.scripts.preinst),
+            ("postinst", &spec.scripts.postinst),
+            ("prerm", &spec.scripts.prerm),
+            ("postrm", &spec.scripts.postrm),
+        ]
+        .into_iter()
+        .filter_map(|(n, s)| s.as_ref().map(|_| n))
+        .collect();
+        if !scripts.is_empty() {
+            let _ = writeln!(out, "  Scripts: {}", scripts.join(", "));
+        }
+        let mut entries: Vec<&Entry> = spec.entries.iter().collect();
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        for entry in entries {
+            let what = match &entry.kind {
+                EntryKind::File(Source::Path(p)) => format!("from {}", p.display()),
+                EntryKind::File(Source::Bytes(b)) => format!("generated, {} bytes", b.len()),
+                EntryKind::Dir => "directory".into(),
+                EntryKind::Symlink(t) => format!("-> {t}"),
+            };
+            let conffile = if entry.path.starts_with("/etc/") && matches!(entry.kind, EntryKind::File(_)) {
+                " [conffile]"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "  {:04o} {}{conffile} ({what})", entry.mode, entry.path);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn binaries() -> BTreeMap<String, PathBuf> {
+        [
+            "etcd",
+            "etcdctl",
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler",
+            "kubectl",
+            "kubelet",
+            "kube-proxy",
+            "flanneld",
+        ]
+        .into_iter()
+        .map(|b| (b.to_string(), PathBuf::from(format!("/cache/{b}"))))
+        .collect()
+    }
+
+    fn config() -> Config {
+        Config {
+            master_ip: Some(Ipv4Addr::new(192, 168, 100, 11)),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn manifest_parses_and_paths_fit_their_kinds() {
+        let m = manifest().unwrap();
+        let names: Vec<&str> = m.package.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["k8s-flannel", "k8s-master", "k8s-minion"]);
+        for p in &m.package {
+            for f in &p.file {
+                check_path(&p.name, f).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn versions_and_sibling_dependency() {
+        let cfg = config();
+        let bins = binaries();
+        let specs = packages(&BuildInput {
+            config: &cfg,
+            binaries: &bins,
+            templates: None,
+            etcd_v3_api: false,
+        })
+        .unwrap();
+        let v: Vec<(&str, &str)> = specs
+            .iter()
+            .map(|s| (s.control.package.as_str(), s.control.version.as_str()))
+            .collect();
+        assert_eq!(
+            v,
+            [("k8s-flannel", "0.5.5-1"), ("k8s-master", "1.1.4-1"), ("k8s-minion", "1.1.4-1")]
+        );
+        for spec in &specs[1..] {
+            assert!(spec.control.depends.contains(&"k8s-flannel (= 0.5.5-1)".to_string()));
+        }
+    }
+
+    #[test]
+    fn a_missing_binary_is_named() {
+        let cfg = config();
+        let mut bins = binaries();
+        bins.remove("kube-scheduler");
+        let err = packages(&BuildInput {
+            config: &cfg,
+            binaries: &bins,
+            templates: None,
+            etcd_v3_api: false,
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("k8s-master") && err.contains("kube-scheduler") && err.contains("kubedeb fetch"), "{err}");
+    }
+
+    #[test]
+    fn an_invalid_config_is_refused_before_rendering() {
+        let cfg = Config::default(); // no master_ip
+        let bins = binaries();
+        let err = packages(&BuildInput {
+            config: &cfg,
+            binaries: &bins,
+            templates: None,
+            etcd_v3_api: false,
+        })
+        .unwrap_err();
+        assert!(matches!(err, ClusterError::Config(_)), "{err}");
+        assert!(err.to_string().contains("master_ip"), "{err}");
+    }
+
+    #[test]
+    fn describe_lists_paths_modes_and_relations() {
+        let cfg = config();
+        let bins = binaries();
+        let specs = packages(&BuildInput {
+            config: &cfg,
+            binaries: &bins,
+            templates: None,
+            etcd_v3_api: false,
+        })
+        .unwrap();
+        let text = describe(&specs);
+        assert!(text.contains("k8s-master 1.1.4-1 (amd64)"), "{text}");
+        assert!(text.contains("  0755 /usr/bin/etcd (from /cache/etcd)"), "{text}");
+        assert!(text.contains("  0644 /etc/default/etcd [conffile] (generated, "), "{text}");
+        assert!(text.contains("Depends: k8s-flannel (= 0.5.5-1), openssl"), "{text}");
+        assert!(text.contains("Scripts: postinst, prerm, postrm"), "{text}");
+    }
+
+    #[test]
+    fn changelog_is_reproducible_gzip() {
+        let a = changelog("k8s-master", "1.1.4-1", "A <a@b>").unwrap();
+        assert_eq!(a, changelog("k8s-master", "1.1.4-1", "A <a@b>").unwrap());
+        assert_eq!(&a[4..8], &[0, 0, 0, 0], "gzip mtime must be zero");
+    }
+}

@@ -1,0 +1,361 @@
+//! The handlebars templates: the built-in set compiled in, overrides by name from a folder, strict rendering.
+//!
+//! A template's name is its path under `templates/` (`default/etcd`, `systemd/etcd.service`).
+//! `--templates DIR` replaces the built-in template of each file `DIR/<name>`; a file whose
+//! name matches no built-in template is refused, so a typo cannot go unnoticed. Every
+//! template can be used as a partial (`{{> debhelper/postinst-enable units="..."}}`).
+//! Rendering is strict (a missing variable is an error) and nothing is HTML-escaped.
+
+use crate::config::Config;
+use handlebars::Handlebars;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+macro_rules! builtin {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../templates/", $name)))),*]
+    };
+}
+
+/// Every file of `templates/`, by name. A test checks that this list and the folder agree.
+pub const BUILTIN: &[(&str, &str)] = builtin![
+    "debhelper/flannel-docker",
+    "debhelper/postinst-enable",
+    "debhelper/postinst-start",
+    "debhelper/postrm-systemd",
+    "debhelper/prerm-stop",
+    "default/etcd",
+    "default/flanneld",
+    "default/kube-apiserver",
+    "default/kube-controller-manager",
+    "default/kube-proxy",
+    "default/kube-scheduler",
+    "default/kubedeb-docker",
+    "default/kubedeb-node",
+    "default/kubelet",
+    "doc/copyright",
+    "doc/k8s-flannel.README.Debian",
+    "doc/k8s-master.README.Debian",
+    "doc/k8s-minion.README.Debian",
+    "lib/dockerd-flannel",
+    "lib/flannel-network",
+    "lib/node-env",
+    "scripts/k8s-flannel.postinst",
+    "scripts/k8s-flannel.postrm",
+    "scripts/k8s-flannel.prerm",
+    "scripts/k8s-master.postinst",
+    "scripts/k8s-master.postrm",
+    "scripts/k8s-master.prerm",
+    "scripts/k8s-minion.postinst",
+    "scripts/k8s-minion.postrm",
+    "scripts/k8s-minion.prerm",
+    "systemd/docker-flannel.conf",
+    "systemd/etcd.service",
+    "systemd/flanneld-master.conf",
+    "systemd/flanneld.service",
+    "systemd/kube-apiserver.service",
+    "systemd/kube-controller-manager.service",
+    "systemd/kube-proxy.service",
+    "systemd/kube-scheduler.service",
+    "systemd/kubedeb-node.service",
+    "systemd/kubelet.service",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("cannot read the template folder {path}: {source}; check the --templates path")]
+    ReadDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read the template override {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} overrides no built-in template: there is no template named {name:?}; name the file after one of: {known}")]
+    UnknownOverride {
+        path: PathBuf,
+        name: String,
+        known: String,
+    },
+    #[error("the template {name} ({origin}) does not parse: {message}; fix its handlebars syntax")]
+    Parse {
+        name: String,
+        origin: String,
+        message: String,
+    },
+    #[error("rendering the template {name} failed: {message}; a template may only use the variables kubedeb provides (see templates/ for examples)")]
+    Render { name: String, message: String },
+    #[error("no template named {name:?}: packaging/packages.toml names a template that does not exist")]
+    Missing { name: String },
+}
+
+/// The registry of built-in and overriding templates.
+pub struct Templates {
+    registry: Handlebars<'static>,
+    /// Names replaced from the override folder, for reports.
+    overridden: Vec<String>,
+}
+
+impl Templates {
+    /// The built-in templates, each replaced by `override_dir/<name>` when that file exists.
+    pub fn load(override_dir: Option<&Path>) -> Result<Templates, RenderError> {
+        let mut registry = Handlebars::new();
+        registry.set_strict_mode(true);
+        registry.register_escape_fn(handlebars::no_escape);
+        let overrides = match override_dir {
+            Some(dir) => read_overrides(dir)?,
+            None => Vec::new(),
+        };
+        for (name, text) in BUILTIN {
+            if overrides.iter().any(|(n, _, _)| n == name) {
+                continue;
+            }
+            register(&mut registry, name, text, "built in")?;
+        }
+        let mut overridden = Vec::new();
+        for (name, path, text) in &overrides {
+            register(&mut registry, name, text, &path.display().to_string())?;
+            overridden.push(name.clone());
+        }
+        Ok(Templates {
+            registry,
+            overridden,
+        })
+    }
+
+    /// The names replaced by files of the override folder.
+    pub fn overridden(&self) -> &[String] {
+        &self.overridden
+    }
+
+    /// Render the template `name` with `context`.
+    pub fn render(&self, name: &str, context: &Value) -> Result<String, RenderError> {
+        if !self.registry.has_template(name) {
+            return Err(RenderError::Missing { name: name.into() });
+        }
+        self.registry
+            .render(name, context)
+            .map_err(|e| RenderError::Render {
+                name: name.into(),
+                message: e.to_string(),
+            })
+    }
+
+    /// Render a one-off template string (a field of packages.toml), named `what` in errors.
+    pub fn render_str(&self, what: &str, text: &str, context: &Value) -> Result<String, RenderError> {
+        self.registry
+            .render_template(text, context)
+            .map_err(|e| RenderError::Render {
+                name: what.into(),
+                message: e.to_string(),
+            })
+    }
+}
+
+fn register(
+    registry: &mut Handlebars<'static>,
+    name: &str,
+    text: &str,
+    origin: &str,
+) -> Result<(), RenderError> {
+    registry
+        .register_template_string(name, text)
+        .map_err(|e| RenderError::Parse {
+            name: name.into(),
+            origin: origin.into(),
+            message: e.to_string(),
+        })
+}
+
+/// Every file below `dir` as (name, path, text); a name that is not built in is an error.
+fn read_overrides(dir: &Path) -> Result<Vec<(String, PathBuf, String)>, RenderError> {
+    let known: BTreeSet<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
+    let mut files = Vec::new();
+    collect_files(dir, dir, &mut files)?;
+    files.sort();
+    let mut out = Vec::new();
+    for (name, path) in files {
+        if !known.contains(name.as_str()) {
+            return Err(RenderError::UnknownOverride {
+                path,
+                name,
+                known: known.iter().copied().collect::<Vec<_>>().join(", "),
+            });
+        }
+        let text = std::fs::read_to_string(&path).map_err(|source| RenderError::ReadFile {
+            path: path.clone(),
+            source,
+        })?;
+        out.push((name, path, text));
+    }
+    Ok(out)
+}
+
+fn collect_files(
+    root: &Path,
+    dir: &Path,
+    out: &mut Vec<(String, PathBuf)>,
+) -> Result<(), RenderError> {
+    let read_err = |source| RenderError::ReadDir {
+        path: dir.to_path_buf(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(read_err)? {
+        let entry = entry.map_err(read_err)?;
+        let path = entry.path();
+        // Follows symlinks, so a folder of links to edited copies works.
+        let meta = std::fs::metadata(&path).map_err(|source| RenderError::ReadFile {
+            path: path.clone(),
+            source,
+        })?;
+        if meta.is_dir() {
+            collect_files(root, &path, out)?;
+        } else {
+            let rel = path.strip_prefix(root).expect("below root");
+            let name = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/");
+            out.push((name, path));
+        }
+    }
+    Ok(())
+}
+
+/// The values the templates see, from a validated config. `package` is added per package by
+/// [`with_package`]. `first_service_ip` is passed in (from `Config::validate`).
+pub fn context(config: &Config, first_service_ip: Ipv4Addr, etcd_v3_api: bool) -> Value {
+    json!({
+        "master_ip": config.master_ip().to_string(),
+        "etcd_v3_api": etcd_v3_api,
+        "versions": {
+            "kubernetes": config.versions.kubernetes,
+            "flannel": config.versions.flannel,
+            "etcd": config.versions.etcd,
+        },
+        "network": {
+            "service_cluster_ip_range": config.network.service_cluster_ip_range,
+            "first_service_ip": first_service_ip.to_string(),
+            "flannel_network": config.network.flannel_network,
+            "flannel_backend": config.network.flannel_backend,
+            "flannel_config_json": config.flannel_config_json(),
+        },
+        "dns": {
+            "server_ip": config.dns.server_ip,
+            "domain": config.dns.domain,
+        },
+        "apiserver": {
+            "admission_control": config.apiserver.admission_control.join(","),
+            "service_node_port_range": config.apiserver.service_node_port_range,
+        },
+        "kubelet": {
+            "pause_image": config.kubelet.pause_image,
+            "config": config.kubelet.config,
+        },
+        "docker": {
+            "extra_opts": config.docker.extra_opts,
+        },
+        "certificates": {
+            "extra_sans": config.certificates.extra_sans,
+        },
+    })
+}
+
+/// `context` with the `package` object one package's templates see.
+pub fn with_package(context: &Value, package: Value) -> Value {
+    let mut context = context.clone();
+    context
+        .as_object_mut()
+        .expect("context is an object")
+        .insert("package".into(), package);
+    context
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config {
+            master_ip: Some(Ipv4Addr::new(192, 168, 100, 11)),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn builtin_list_matches_the_templates_folder() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut files = Vec::new();
+        collect_files(&root, &root, &mut files).unwrap();
+        let mut on_disk: Vec<String> = files.into_iter().map(|(n, _)| n).collect();
+        on_disk.sort();
+        let listed: Vec<String> = BUILTIN.iter().map(|(n, _)| n.to_string()).collect();
+        assert_eq!(on_disk, listed);
+    }
+
+    #[test]
+    fn every_builtin_template_parses() {
+        Templates::load(None).unwrap();
+    }
+
+    #[test]
+    fn override_replaces_by_name_and_unknown_names_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("default")).unwrap();
+        std::fs::write(dir.path().join("default/etcd"), "ETCD_OPTS=\"-name {{master_ip}}\"\n").unwrap();
+        let templates = Templates::load(Some(dir.path())).unwrap();
+        assert_eq!(templates.overridden(), ["default/etcd"]);
+        let ctx = context(&config(), Ipv4Addr::new(192, 168, 3, 1), false);
+        assert_eq!(
+            templates.render("default/etcd", &ctx).unwrap(),
+            "ETCD_OPTS=\"-name 192.168.100.11\"\n"
+        );
+
+        std::fs::write(dir.path().join("default/etcd2"), "x").unwrap();
+        let err = Templates::load(Some(dir.path())).err().unwrap();
+        let text = err.to_string();
+        assert!(matches!(err, RenderError::UnknownOverride { ref name, .. } if name == "default/etcd2"), "{text}");
+        assert!(text.contains("default/etcd2") && text.contains("default/etcd,"), "{text}");
+    }
+
+    #[test]
+    fn strict_mode_names_the_missing_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("default")).unwrap();
+        std::fs::write(dir.path().join("default/etcd"), "{{no_such_setting}}").unwrap();
+        let templates = Templates::load(Some(dir.path())).unwrap();
+        let ctx = context(&config(), Ipv4Addr::new(192, 168, 3, 1), false);
+        let err = templates.render("default/etcd", &ctx).unwrap_err().to_string();
+        assert!(err.contains("default/etcd") && err.contains("no_such_setting"), "{err}");
+    }
+
+    #[test]
+    fn a_broken_override_is_refused_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("systemd")).unwrap();
+        std::fs::write(dir.path().join("systemd/etcd.service"), "{{#if x}}").unwrap();
+        let err = Templates::load(Some(dir.path())).err().unwrap().to_string();
+        assert!(err.contains("systemd/etcd.service") && err.contains("does not parse"), "{err}");
+    }
+
+    #[test]
+    fn nothing_is_html_escaped() {
+        let templates = Templates::load(None).unwrap();
+        let mut cfg = config();
+        cfg.network.flannel_extra_json = "\"SubnetLen\": 24".into();
+        let ctx = with_package(
+            &context(&cfg, Ipv4Addr::new(192, 168, 3, 1), false),
+            json!({"name": "k8s-master"}),
+        );
+        let out = templates.render("lib/flannel-network", &ctx).unwrap();
+        assert!(
+            out.contains(r#"{"Network":"172.16.0.0/16", "Backend": {"Type": "vxlan"}, "SubnetLen": 24}"#),
+            "{out}"
+        );
+    }
+}
