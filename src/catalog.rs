@@ -87,10 +87,10 @@ pub struct Release {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    #[error("cannot read the catalog {path}: {source}; check the --catalog / fetch.catalog path")]
+    #[error("cannot read the catalog {path}: {cause}; check the --catalog / fetch.catalog path")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(
         "{origin} is not a valid catalog: {message}; see packaging/catalog.toml for the format"
@@ -146,9 +146,9 @@ impl Catalog {
     pub fn load(user: Option<&Path>) -> Result<Catalog, CatalogError> {
         let mut catalog = Catalog::parse(BUILT_IN, BUILT_IN_ORIGIN)?;
         if let Some(path) = user {
-            let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
+            let text = std::fs::read_to_string(path).map_err(|cause| CatalogError::Read {
                 path: path.to_path_buf(),
-                source,
+                cause,
             })?;
             catalog.merge(Catalog::parse(&text, &path.display().to_string())?);
         }

@@ -230,10 +230,10 @@ impl fmt::Display for Problem {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read the cluster settings {path}: {source}; check the path, or run `kubedeb init` to write one")]
+    #[error("cannot read the cluster settings {path}: {cause}; check the path, or run `kubedeb init` to write one")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{path} is not a valid cluster.toml: {message}")]
     Parse { path: PathBuf, message: String },
@@ -286,10 +286,10 @@ impl Config {
                 Config::default(),
                 format!("the built-in defaults ({} does not exist)", path.display()),
             ),
-            Err(source) => {
+            Err(cause) => {
                 return Err(ConfigError::Read {
                     path: path.to_path_buf(),
-                    source,
+                    cause,
                 })
             }
         };

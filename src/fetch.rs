@@ -86,11 +86,11 @@ impl Binaries {
 pub enum FetchError {
     #[error(transparent)]
     Catalog(#[from] CatalogError),
-    #[error("cannot {action} {path}: {source}")]
+    #[error("cannot {action} {path}: {cause}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{file} is not in {dir}: put the tarball there under exactly that name (upstream: {url}), or drop --from to download it")]
     NotInFolder {
@@ -252,8 +252,13 @@ impl Expected {
         }
     }
 
-    fn next_step(&self) -> String {
+    fn next_step(&self, carried_in: bool) -> String {
         match self {
+            Expected::Pin { .. } if carried_in => {
+                "this is not the file the catalog pins (another version or a damaged copy): \
+                 replace it, or pin the hash of a file you have checked in your own catalog (--catalog)"
+                    .to_string()
+            }
             Expected::Pin { .. } => {
                 "the source serves a different or corrupted file: use another mirror, \
                  or pin the hash of a file you have checked in your own catalog (--catalog)"
@@ -321,10 +326,10 @@ impl<'a> Fetcher<'a> {
     fn new(opts: &'a FetchOptions) -> Result<Fetcher<'a>, FetchError> {
         for dir in ["downloads", "bin"] {
             let path = opts.cache.join(dir);
-            std::fs::create_dir_all(&path).map_err(|source| FetchError::Io {
+            std::fs::create_dir_all(&path).map_err(|cause| FetchError::Io {
                 action: "create the cache folder",
                 path,
-                source,
+                cause,
             })?;
         }
         let target = if std::io::stderr().is_terminal() {
@@ -404,7 +409,7 @@ impl<'a> Fetcher<'a> {
                 actual,
                 expected: e.hash().to_string(),
                 trusted: e.trusted(),
-                next: e.next_step(),
+                next: e.next_step(true),
             }),
             Some(_) => self.install(release, &path, &actual, dest),
             None => {
@@ -442,7 +447,7 @@ impl<'a> Fetcher<'a> {
             Some(e @ Expected::Locked { .. })
                 if attempts.iter().any(|(_, why)| why.contains("sha256")) =>
             {
-                e.next_step()
+                e.next_step(false)
             }
             _ => {
                 "add a working mirror (--mirror URL or fetch.mirrors), or get the file another way \
@@ -494,18 +499,18 @@ impl<'a> Fetcher<'a> {
                     .quarantine(part, &release.file)
                     .map_err(Failure::Fatal)?;
                 return Err(Failure::Source(format!(
-                    "sha256 {actual} does not match {} {}: refused, nothing extracted (moved to {})",
+                    "sha256 is {actual}, but {} is {}: refused, nothing extracted (moved to {})",
                     e.trusted(),
                     e.hash(),
                     moved.display()
                 )));
             }
         }
-        std::fs::rename(part, tarball).map_err(|source| {
+        std::fs::rename(part, tarball).map_err(|cause| {
             Failure::Fatal(FetchError::Io {
                 action: "move the finished download to",
                 path: tarball.to_path_buf(),
-                source,
+                cause,
             })
         })?;
         if expected.is_some() {
@@ -566,10 +571,10 @@ impl<'a> Fetcher<'a> {
         let target = dir.join(file);
         std::fs::create_dir_all(&dir)
             .and_then(|()| std::fs::rename(path, &target))
-            .map_err(|source| FetchError::Io {
+            .map_err(|cause| FetchError::Io {
                 action: "move the refused file to",
                 path: target.clone(),
-                source,
+                cause,
             })?;
         Ok(target)
     }
@@ -585,10 +590,10 @@ impl<'a> Fetcher<'a> {
         let parent = dest.parent().expect("binaries_dir has a parent");
         let io = |action, path: &Path| {
             let path = path.to_path_buf();
-            move |source| FetchError::Io {
+            move |cause| FetchError::Io {
                 action,
                 path,
-                source,
+                cause,
             }
         };
         let staging = tempfile::Builder::new()
@@ -610,10 +615,10 @@ impl<'a> Fetcher<'a> {
             io("move the extracted binaries to", dest)(e)
         })?;
         self.say(format!(
-            "{} {}: {} binaries in {}",
+            "{} {}: extracted {} into {}",
             release.component,
             release.version,
-            found.len(),
+            found.keys().cloned().collect::<Vec<_>>().join(", "),
             dest.display()
         ));
         Ok(found
@@ -642,20 +647,20 @@ fn remove_file(path: &Path) -> Result<(), FetchError> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(FetchError::Io {
+        Err(cause) => Err(FetchError::Io {
             action: "remove",
             path: path.to_path_buf(),
-            source,
+            cause,
         }),
     }
 }
 
 /// The lowercase hex sha256 of a file, read in chunks.
 pub fn sha256_file(path: &Path) -> Result<String, FetchError> {
-    let read_error = |source| FetchError::Io {
+    let read_error = |cause| FetchError::Io {
         action: "read",
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let mut file = File::open(path).map_err(read_error)?;
     let mut hasher = Sha256::new();

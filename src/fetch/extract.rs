@@ -22,10 +22,10 @@ pub(super) fn extract(
     release: &Release,
     staging: &Path,
 ) -> Result<BTreeMap<String, PathBuf>, FetchError> {
-    let file = File::open(tarball).map_err(|source| FetchError::Io {
+    let file = File::open(tarball).map_err(|cause| FetchError::Io {
         action: "open the tarball",
         path: tarball.to_path_buf(),
-        source,
+        cause,
     })?;
     let wants = release
         .binaries
@@ -163,10 +163,10 @@ impl Ctx<'_> {
         let first = self.staging.join(leaves[0].name);
         let io_err = |path: &Path| {
             let path = path.to_path_buf();
-            move |source| FetchError::Io {
+            move |cause| FetchError::Io {
                 action: "write the extracted binary",
                 path,
-                source,
+                cause,
             }
         };
         let mut out = File::create(&first).map_err(io_err(&first))?;
