@@ -70,11 +70,15 @@ fn peak_memory_stays_far_below_payload_size() {
     let out = tempfile::tempdir().unwrap();
     let deb = write_deb(&spec, &opts, out.path()).unwrap();
     let peak = vm_hwm_kib();
+    println!("peak RSS {peak} KiB, {before} KiB before the build");
     assert!(
         peak < LIMIT_KIB,
         "peak RSS {peak} KiB (before the build {before} KiB) is over {LIMIT_KIB} KiB"
     );
-    assert!(fs::metadata(&deb).unwrap().len() > PAYLOAD, "random data should not shrink");
+    assert!(
+        fs::metadata(&deb).unwrap().len() > PAYLOAD,
+        "random data should not shrink"
+    );
 
     let listing = Command::new("dpkg-deb")
         .arg("--contents")

@@ -82,7 +82,11 @@ fn expected_listing() -> Vec<Listed> {
             f,
             gzip_best(changelog().as_bytes()).len(),
         ),
-        file("./usr/share/doc/kubedeb-test/copyright", f, copyright().len()),
+        file(
+            "./usr/share/doc/kubedeb-test/copyright",
+            f,
+            copyright().len(),
+        ),
         dir("./usr/share/kubedeb-test/", d),
         link("./usr/share/kubedeb-test/deep-link", &long_target()),
         dir(&format!(".{deep1}/"), d),
@@ -197,7 +201,13 @@ fn check_dpkg_install(fx: &Fixture, deb: &Path) {
     for (path, bytes) in fx.expected_files() {
         assert!(fs::read(root.installed(&path)).unwrap() == bytes, "{path}");
     }
-    let mode = |p: &str| fs::metadata(root.installed(p)).unwrap().permissions().mode() & 0o7777;
+    let mode = |p: &str| {
+        fs::metadata(root.installed(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
     assert_eq!(mode("/usr/bin/kubedeb-hello"), 0o755);
     assert_eq!(mode("/var/lib/kubedeb-test"), 0o750);
     assert_eq!(
@@ -217,7 +227,12 @@ fn check_dpkg_install(fx: &Fixture, deb: &Path) {
     };
     let conffiles: Vec<String> = status
         .split_once("Conffiles:\n")
-        .map(|(_, rest)| rest.lines().take_while(|l| l.starts_with(' ')).map(|l| l.trim().to_string()).collect())
+        .map(|(_, rest)| {
+            rest.lines()
+                .take_while(|l| l.starts_with(' '))
+                .map(|l| l.trim().to_string())
+                .collect()
+        })
         .unwrap_or_default();
     assert_eq!(
         conffiles,
@@ -235,16 +250,28 @@ fn check_dpkg_install(fx: &Fixture, deb: &Path) {
     assert!(!root.installed("/usr/lib/kubedeb-test/payload.bin").exists());
     assert!(!root.installed(&deep_file()).exists());
     assert!(fs::symlink_metadata(root.installed("/usr/bin/kubedeb-hi")).is_err());
-    assert!(root.installed("/etc/kubedeb-test/config.toml").exists(), "conffile kept on remove");
+    assert!(
+        root.installed("/etc/kubedeb-test/config.toml").exists(),
+        "conffile kept on remove"
+    );
     let status = root.status_of(PACKAGE);
-    assert!(status.contains("Status: deinstall ok config-files"), "{status}");
+    assert!(
+        status.contains("Status: deinstall ok config-files"),
+        "{status}"
+    );
 
     root.dpkg(&["-P", PACKAGE]);
     assert!(!root.installed("/etc/kubedeb-test/config.toml").exists());
     assert!(!root.installed("/etc/default/kubedeb-test").exists());
-    assert!(!root.installed("/var/lib/kubedeb-test").exists(), "postrm purge ran");
+    assert!(
+        !root.installed("/var/lib/kubedeb-test").exists(),
+        "postrm purge ran"
+    );
     let status = root.status_of(PACKAGE);
-    assert!(status.is_empty() || status.contains("not-installed"), "{status}");
+    assert!(
+        status.is_empty() || status.contains("not-installed"),
+        "{status}"
+    );
 }
 
 #[test]
@@ -268,7 +295,12 @@ fn lintian_finds_no_error() {
     let (_out, deb) = build(&fx, &opts(Compression::Xz, None));
     let out = run_any(
         Command::new("lintian")
-            .args(["--allow-root", "--fail-on", "error", "--no-tag-display-limit"])
+            .args([
+                "--allow-root",
+                "--fail-on",
+                "error",
+                "--no-tag-display-limit",
+            ])
             .arg(&deb),
     );
     let report = format!(
@@ -338,7 +370,11 @@ fn source_date_epoch_builds_are_byte_identical() {
         if compression == Compression::Gzip {
             for (name, member) in ar_members(&deb).into_iter().skip(1) {
                 assert_eq!(&member[..3], &[0x1f, 0x8b, 8], "{name}");
-                assert_eq!(member[3] & 0x08, 0, "{name} has a file name in its gzip header");
+                assert_eq!(
+                    member[3] & 0x08,
+                    0,
+                    "{name} has a file name in its gzip header"
+                );
                 assert_eq!(&member[4..8], &[0, 0, 0, 0], "{name} has a gzip timestamp");
             }
         }
@@ -351,15 +387,27 @@ fn without_source_date_epoch_mtimes_are_clamped_to_now() {
     let paths = source_paths(&fx);
     let old = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
     touch(&paths[0], old);
-    touch(&paths[1], SystemTime::now() + Duration::from_secs(86_400 * 365));
-    let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    touch(
+        &paths[1],
+        SystemTime::now() + Duration::from_secs(86_400 * 365),
+    );
+    let before = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let (_out, deb) = build(&fx, &opts(Compression::Gzip, None));
-    let after = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let after = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     for (path, mtime) in data_mtimes(&deb) {
         if path == "./usr/bin/kubedeb-hello" {
             assert_eq!(mtime, 1_000_000_000, "an older file keeps its mtime");
         } else {
-            assert!((before..=after).contains(&mtime), "{path}: {mtime} not in {before}..={after}");
+            assert!(
+                (before..=after).contains(&mtime),
+                "{path}: {mtime} not in {before}..={after}"
+            );
         }
     }
 }
@@ -421,7 +469,10 @@ fn md5sums_match_md5sum_of_extracted_files() {
         "/etc/default/kubedeb-test\n/etc/kubedeb-test/config.toml\n"
     );
     for script in ["postinst", "postrm"] {
-        let mode = fs::metadata(control.join(script)).unwrap().permissions().mode();
+        let mode = fs::metadata(control.join(script))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o755, "{script}");
     }
 }
@@ -453,7 +504,10 @@ fn failed_build_leaves_previous_package_and_no_temp_file() {
         "{message}"
     );
     assert_eq!(dir_listing(out.path()), ["kubedeb-test_1.1.4-1_amd64.deb"]);
-    assert!(fs::read(&deb).unwrap() == previous, "previous package changed");
+    assert!(
+        fs::read(&deb).unwrap() == previous,
+        "previous package changed"
+    );
 
     let empty = tempfile::tempdir().unwrap();
     write_deb(&fx.spec, &opts(Compression::Xz, None), empty.path()).unwrap_err();
@@ -476,10 +530,7 @@ fn bad_input_is_refused_with_a_clear_error_and_no_output() {
             "'..'",
             Box::new(|s| s.entries.push(Entry::dir("/usr/lib/../x", 0o755))),
         ),
-        (
-            "Version",
-            Box::new(|s| s.control.version = "v1.1.4".into()),
-        ),
+        ("Version", Box::new(|s| s.control.version = "v1.1.4".into())),
         (
             "Section",
             Box::new(|s| s.control.section = Some("admin\nEvil: yes".into())),
@@ -505,7 +556,10 @@ fn bad_input_is_refused_with_a_clear_error_and_no_output() {
             .unwrap_err()
             .to_string();
         assert!(err.contains(needle), "expected {needle:?} in: {err}");
-        assert!(dir_listing(out.path()).is_empty(), "{needle}: output left behind");
+        assert!(
+            dir_listing(out.path()).is_empty(),
+            "{needle}: output left behind"
+        );
     }
 
     let fx = Fixture::new();
@@ -515,5 +569,8 @@ fn bad_input_is_refused_with_a_clear_error_and_no_output() {
         Path::new("/nonexistent/kubedeb-out"),
     )
     .unwrap_err();
-    assert!(err.to_string().contains("/nonexistent/kubedeb-out"), "{err}");
+    assert!(
+        err.to_string().contains("/nonexistent/kubedeb-out"),
+        "{err}"
+    );
 }

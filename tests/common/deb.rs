@@ -46,13 +46,16 @@ pub fn deep_file() -> String {
 
 /// The relative target of the long symlink; over 100 bytes as well.
 pub fn long_target() -> String {
-    deep_file().trim_start_matches(&format!("/usr/share/{PACKAGE}/")).to_string()
+    deep_file()
+        .trim_start_matches(&format!("/usr/share/{PACKAGE}/"))
+        .to_string()
 }
 
 pub const HELLO: &str = "#!/bin/sh\nset -e\necho \"hello from kubedeb\"\n";
 pub const CONFIG: &str = "# kubedeb test configuration\nlisten = \"127.0.0.1:8080\"\n";
 pub const DEFAULTS: &str = "# Defaults for kubedeb-test\nKUBEDEB_TEST_OPTS=\"\"\n";
-pub const POSTINST: &str = "#!/bin/sh\nset -e\necho \"postinst $1\" >> /var/lib/kubedeb-test/scripts.log\n";
+pub const POSTINST: &str =
+    "#!/bin/sh\nset -e\necho \"postinst $1\" >> /var/lib/kubedeb-test/scripts.log\n";
 pub const POSTRM: &str = "#!/bin/sh\nset -e\nif [ \"$1\" = purge ]; then\n\trm -f /var/lib/kubedeb-test/scripts.log\n\trmdir /var/lib/kubedeb-test 2>/dev/null || true\nfi\n";
 
 pub fn copyright() -> String {
@@ -171,7 +174,9 @@ impl Fixture {
             .entries
             .iter()
             .filter_map(|e| match &e.kind {
-                kubedeb::deb::EntryKind::File(Source::Bytes(b)) => Some((e.path.clone(), b.clone())),
+                kubedeb::deb::EntryKind::File(Source::Bytes(b)) => {
+                    Some((e.path.clone(), b.clone()))
+                }
                 kubedeb::deb::EntryKind::File(Source::Path(p)) => {
                     Some((e.path.clone(), fs::read(p).unwrap()))
                 }
@@ -247,7 +252,9 @@ pub fn parse_listing(line: &str) -> Listed {
     let mut fields = Vec::new();
     for _ in 0..5 {
         rest = rest.trim_start();
-        let end = rest.find(' ').unwrap_or_else(|| panic!("odd line {line:?}"));
+        let end = rest
+            .find(' ')
+            .unwrap_or_else(|| panic!("odd line {line:?}"));
         fields.push(&rest[..end]);
         rest = &rest[end + 1..];
     }
@@ -288,8 +295,15 @@ pub fn ar_members(deb: &Path) -> Vec<(String, Vec<u8>)> {
     while pos < bytes.len() {
         let header = &bytes[pos..pos + 60];
         assert_eq!(&header[58..], b"`\n", "bad ar header at {pos}");
-        let name = String::from_utf8(header[..16].to_vec()).unwrap().trim_end().to_string();
-        let size: usize = std::str::from_utf8(&header[48..58]).unwrap().trim().parse().unwrap();
+        let name = String::from_utf8(header[..16].to_vec())
+            .unwrap()
+            .trim_end()
+            .to_string();
+        let size: usize = std::str::from_utf8(&header[48..58])
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         let start = pos + 60;
         members.push((name, bytes[start..start + size].to_vec()));
         pos = start + size + size % 2;
@@ -315,7 +329,11 @@ impl DpkgRoot {
         for file in ["status", "available"] {
             fs::write(admin.join(file), "").unwrap();
         }
-        for (host, inside) in [("/bin/dash", "bin/sh"), ("/bin/rm", "bin/rm"), ("/bin/rmdir", "bin/rmdir")] {
+        for (host, inside) in [
+            ("/bin/dash", "bin/sh"),
+            ("/bin/rm", "bin/rm"),
+            ("/bin/rmdir", "bin/rmdir"),
+        ] {
             copy_with_libs(host, root, inside);
         }
         DpkgRoot { dir }
