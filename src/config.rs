@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 /// Everything `kubedeb` needs to know about a cluster. Every field but `master_ip` has the seed's default.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// The master's address; the one setting without a default.
@@ -75,21 +75,21 @@ pub struct Kubelet {
     pub config: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Docker {
     /// DOCKER_OPTS: extra options for dockerd, put before the flannel ones.
     pub extra_opts: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Certificates {
     /// Extra subject alternative names for the apiserver certificate, e.g. `IP:10.0.0.5` or `DNS:k8s.example`.
     pub extra_sans: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FetchSettings {
     /// Mirror base URLs tried in order before upstream.
@@ -104,23 +104,6 @@ pub struct PackageSettings {
     /// Debian revision of the k8s-* packages; raise it to ship changed settings as an upgrade.
     pub revision: u32,
     pub maintainer: String,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            master_ip: None,
-            versions: Versions::default(),
-            network: Network::default(),
-            dns: Dns::default(),
-            apiserver: Apiserver::default(),
-            kubelet: Kubelet::default(),
-            docker: Docker::default(),
-            certificates: Certificates::default(),
-            fetch: FetchSettings::default(),
-            package: PackageSettings::default(),
-        }
-    }
 }
 
 impl Default for Versions {
@@ -175,31 +158,6 @@ impl Default for Kubelet {
         Kubelet {
             pause_image: "daocloud.io/gpx_dev/pause:0.8.0".into(),
             config: String::new(),
-        }
-    }
-}
-
-impl Default for Docker {
-    fn default() -> Self {
-        Docker {
-            extra_opts: String::new(),
-        }
-    }
-}
-
-impl Default for Certificates {
-    fn default() -> Self {
-        Certificates {
-            extra_sans: Vec::new(),
-        }
-    }
-}
-
-impl Default for FetchSettings {
-    fn default() -> Self {
-        FetchSettings {
-            mirrors: Vec::new(),
-            catalog: None,
         }
     }
 }

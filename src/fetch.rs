@@ -126,18 +126,8 @@ pub enum FetchError {
         member: String,
         origin: String,
     },
-    #[error(
-        "{release}: {binary} ({member} in {file}) is not an x86-64 Linux executable: {reason}; \
-         this is not the linux-amd64 release the catalog entry ({origin}) expects: check its url and file"
-    )]
-    NotExecutable {
-        release: String,
-        binary: String,
-        member: String,
-        file: PathBuf,
-        reason: String,
-        origin: String,
-    },
+    #[error(transparent)]
+    NotExecutable(Box<NotExecutable>),
     #[error("{path}: {problem}")]
     Lock { path: PathBuf, problem: String },
     #[error("{release} has not been fetched ({path} is missing or out of date): run `kubedeb fetch` first")]
@@ -148,6 +138,21 @@ pub enum FetchError {
     NoSuchBinary { binary: String, known: String },
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Several(Vec<FetchError>),
+}
+
+/// A binary in a tarball that is not an x86-64 Linux executable.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{release}: {binary} ({member} in {file}) is not an x86-64 Linux executable: {reason}; \
+     this is not the linux-amd64 release the catalog entry ({origin}) expects: check its url and file"
+)]
+pub struct NotExecutable {
+    pub release: String,
+    pub binary: String,
+    pub member: String,
+    pub file: PathBuf,
+    pub reason: String,
+    pub origin: String,
 }
 
 fn list(attempts: &[(String, String)]) -> String {
@@ -367,7 +372,7 @@ impl<'a> Fetcher<'a> {
             return Ok(found);
         }
         if let Some(dir) = &self.opts.from {
-            return self.from_folder(release, dir, expected.as_ref(), &dest);
+            return self.carried_in(release, dir, expected.as_ref(), &dest);
         }
         let tarball = self.opts.cache.join("downloads").join(&release.file);
         if tarball.is_file() {
@@ -387,7 +392,7 @@ impl<'a> Fetcher<'a> {
         self.download(release, &tarball, expected.as_ref(), &dest)
     }
 
-    fn from_folder(
+    fn carried_in(
         &self,
         release: &Release,
         dir: &Path,
@@ -529,7 +534,7 @@ impl<'a> Fetcher<'a> {
             Err(
                 e @ (FetchError::Archive { .. }
                 | FetchError::MissingMember { .. }
-                | FetchError::NotExecutable { .. }),
+                | FetchError::NotExecutable(_)),
             ) => {
                 let moved = self
                     .quarantine(tarball, &release.file)

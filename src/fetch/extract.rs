@@ -1,6 +1,6 @@
 //! Streaming extraction of a release's binaries from its (possibly nested) tarball, each checked to be an x86-64 ELF executable.
 
-use super::FetchError;
+use super::{FetchError, NotExecutable};
 use crate::catalog::Release;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -50,14 +50,14 @@ pub(super) fn extract(
                 .iter()
                 .find(|b| &b.name == name)
                 .expect("found binaries come from the release");
-            FetchError::NotExecutable {
+            FetchError::NotExecutable(Box::new(NotExecutable {
                 release: format!("{} {}", release.component, release.version),
                 binary: name.clone(),
                 member: spec.path.join(" → "),
                 file: tarball.to_path_buf(),
                 reason,
                 origin: release.origin.clone(),
-            }
+            }))
         })?;
     }
     Ok(found)

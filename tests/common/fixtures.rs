@@ -25,7 +25,8 @@ pub const KUBE_BINARIES: [&str; 6] = [
 
 /// A small x86-64 ELF executable (the host's /bin/true).
 pub fn elf_program() -> Vec<u8> {
-    std::fs::read("/bin/true").expect("/bin/true is needed as a fixture program (install coreutils)")
+    std::fs::read("/bin/true")
+        .expect("/bin/true is needed as a fixture program (install coreutils)")
 }
 
 /// A file that is not an ELF program.
@@ -70,24 +71,46 @@ pub fn kubernetes_tarball(programs: &[(&str, Vec<u8>)]) -> Vec<u8> {
         ("kubernetes/server/bin/".into(), vec![], 0o755),
     ];
     for (name, program) in programs {
-        inner.push((format!("kubernetes/server/bin/{name}"), program.clone(), 0o755));
-        inner.push((format!("kubernetes/server/bin/{name}.docker_tag"), b"v1.1.4\n".to_vec(), 0o644));
+        inner.push((
+            format!("kubernetes/server/bin/{name}"),
+            program.clone(),
+            0o755,
+        ));
+        inner.push((
+            format!("kubernetes/server/bin/{name}.docker_tag"),
+            b"v1.1.4\n".to_vec(),
+            0o644,
+        ));
     }
-    let inner_refs: Vec<(&str, &[u8], u32)> = inner.iter().map(|(p, d, m)| (p.as_str(), d.as_slice(), *m)).collect();
+    let inner_refs: Vec<(&str, &[u8], u32)> = inner
+        .iter()
+        .map(|(p, d, m)| (p.as_str(), d.as_slice(), *m))
+        .collect();
     let server = tar_gz(&inner_refs);
     tar_gz(&[
         ("kubernetes/", b"", 0o755),
         ("kubernetes/README.md", b"# Kubernetes\n", 0o644),
         ("kubernetes/version", b"v1.1.4\n", 0o644),
         ("kubernetes/server/", b"", 0o755),
-        ("kubernetes/server/kubernetes-salt.tar.gz", &tar_gz(&[("kubernetes/saltbase/", b"", 0o755)]), 0o644),
-        ("kubernetes/server/kubernetes-server-linux-amd64.tar.gz", &server, 0o644),
+        (
+            "kubernetes/server/kubernetes-salt.tar.gz",
+            &tar_gz(&[("kubernetes/saltbase/", b"", 0o755)]),
+            0o644,
+        ),
+        (
+            "kubernetes/server/kubernetes-server-linux-amd64.tar.gz",
+            &server,
+            0o644,
+        ),
     ])
 }
 
 /// kubernetes.tar.gz with every binary being `program`.
 pub fn kubernetes_tarball_of(program: &[u8]) -> Vec<u8> {
-    let programs: Vec<(&str, Vec<u8>)> = KUBE_BINARIES.iter().map(|n| (*n, program.to_vec())).collect();
+    let programs: Vec<(&str, Vec<u8>)> = KUBE_BINARIES
+        .iter()
+        .map(|n| (*n, program.to_vec()))
+        .collect();
     kubernetes_tarball(&programs)
 }
 
@@ -100,7 +123,11 @@ pub fn flannel_tarball(flanneld: &[u8]) -> Vec<u8> {
     tar_gz(&[
         ("flannel-0.5.5/", b"", 0o755),
         ("flannel-0.5.5/flanneld", flanneld, 0o755),
-        ("flannel-0.5.5/mk-docker-opts.sh", b"#!/bin/bash\n# flannel's docker options helper\n", 0o755),
+        (
+            "flannel-0.5.5/mk-docker-opts.sh",
+            b"#!/bin/bash\n# flannel's docker options helper\n",
+            0o755,
+        ),
         ("flannel-0.5.5/README.md", b"# flannel\n", 0o644),
     ])
 }
@@ -135,7 +162,11 @@ impl SeedTarballs {
 
     /// (file name, bytes) of each.
     pub fn files(&self) -> [(&'static str, &[u8]); 3] {
-        [(KUBE_FILE, &self.kubernetes), (FLANNEL_FILE, &self.flannel), (ETCD_FILE, &self.etcd)]
+        [
+            (KUBE_FILE, &self.kubernetes),
+            (FLANNEL_FILE, &self.flannel),
+            (ETCD_FILE, &self.etcd),
+        ]
     }
 
     /// Write the three into `dir` under their release file names.
@@ -149,8 +180,16 @@ impl SeedTarballs {
 
 /// A user catalog replacing the built-in entries of the seed versions, as a user adds versions:
 /// upstream URLs are `<upstream>/<file>`, and each pin is given (None: trust on first use).
-pub fn user_catalog(upstream: &str, kubernetes: Option<&str>, flannel: Option<&str>, etcd: Option<&str>) -> String {
-    let pin = |hash: Option<&str>| hash.map(|h| format!("sha256 = \"{h}\"\n")).unwrap_or_default();
+pub fn user_catalog(
+    upstream: &str,
+    kubernetes: Option<&str>,
+    flannel: Option<&str>,
+    etcd: Option<&str>,
+) -> String {
+    let pin = |hash: Option<&str>| {
+        hash.map(|h| format!("sha256 = \"{h}\"\n"))
+            .unwrap_or_default()
+    };
     let kube_binaries: String = KUBE_BINARIES
         .iter()
         .map(|b| format!("{b} = [\"kubernetes/server/kubernetes-server-linux-amd64.tar.gz\", \"kubernetes/server/bin/{b}\"]\n"))
@@ -283,7 +322,10 @@ impl TestServer {
     }
 
     pub fn requests_for(&self, path: &str) -> Vec<Seen> {
-        self.requests().into_iter().filter(|s| s.path == path).collect()
+        self.requests()
+            .into_iter()
+            .filter(|s| s.path == path)
+            .collect()
     }
 }
 
@@ -297,11 +339,19 @@ impl Drop for TestServer {
     }
 }
 
-fn handle(stream: TcpStream, routes: &Mutex<HashMap<String, Route>>, seen: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
+fn handle(
+    stream: TcpStream,
+    routes: &Mutex<HashMap<String, Route>>,
+    seen: &Mutex<Vec<Seen>>,
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
-    let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let path = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .to_string();
     let mut range = None;
     loop {
         let mut line = String::new();
@@ -361,7 +411,14 @@ fn handle(stream: TcpStream, routes: &Mutex<HashMap<String, Route>>, seen: &Mute
 fn respond(route: &Route, range: Option<&str>) -> (u16, String, Vec<u8>, Option<usize>) {
     let len = route.body.len();
     match route.fault {
-        Fault::Status(code) => return (code, String::new(), format!("status {code}\n").into_bytes(), None),
+        Fault::Status(code) => {
+            return (
+                code,
+                String::new(),
+                format!("status {code}\n").into_bytes(),
+                None,
+            )
+        }
         Fault::CutThenFail { .. } if route.served > 1 => {
             return (503, String::new(), b"gone\n".to_vec(), None);
         }
@@ -374,14 +431,26 @@ fn respond(route: &Route, range: Option<&str>) -> (u16, String, Vec<u8>, Option<
         .and_then(|s| s.parse::<usize>().ok());
     let (status, headers, body) = match start {
         Some(start) if start >= len => {
-            return (416, format!("Content-Range: bytes */{len}\r\n"), Vec::new(), None);
+            return (
+                416,
+                format!("Content-Range: bytes */{len}\r\n"),
+                Vec::new(),
+                None,
+            );
         }
         Some(start) => (
             206,
-            format!("Content-Range: bytes {start}-{}/{len}\r\nAccept-Ranges: bytes\r\n", len - 1),
+            format!(
+                "Content-Range: bytes {start}-{}/{len}\r\nAccept-Ranges: bytes\r\n",
+                len - 1
+            ),
             route.body[start..].to_vec(),
         ),
-        None => (200, "Accept-Ranges: bytes\r\n".to_string(), route.body.clone()),
+        None => (
+            200,
+            "Accept-Ranges: bytes\r\n".to_string(),
+            route.body.clone(),
+        ),
     };
     let cut = match route.fault {
         Fault::CutAfter { bytes, times } if route.served <= times => Some(bytes),
