@@ -372,12 +372,17 @@ pub fn describe(specs: &[PackageSpec]) -> String {
                 EntryKind::Dir => "directory".into(),
                 EntryKind::Symlink(t) => format!("-> {t}"),
             };
-            let conffile = if entry.path.starts_with("/etc/") && matches!(entry.kind, EntryKind::File(_)) {
-                " [conffile]"
-            } else {
-                ""
-            };
-            let _ = writeln!(out, "  {:04o} {}{conffile} ({what})", entry.mode, entry.path);
+            let conffile =
+                if entry.path.starts_with("/etc/") && matches!(entry.kind, EntryKind::File(_)) {
+                    " [conffile]"
+                } else {
+                    ""
+                };
+            let _ = writeln!(
+                out,
+                "  {:04o} {}{conffile} ({what})",
+                entry.mode, entry.path
+            );
         }
         out.push('\n');
     }
@@ -442,10 +447,17 @@ mod tests {
             .collect();
         assert_eq!(
             v,
-            [("k8s-flannel", "0.5.5-1"), ("k8s-master", "1.1.4-1"), ("k8s-minion", "1.1.4-1")]
+            [
+                ("k8s-flannel", "0.5.5-1"),
+                ("k8s-master", "1.1.4-1"),
+                ("k8s-minion", "1.1.4-1")
+            ]
         );
         for spec in &specs[1..] {
-            assert!(spec.control.depends.contains(&"k8s-flannel (= 0.5.5-1)".to_string()));
+            assert!(spec
+                .control
+                .depends
+                .contains(&"k8s-flannel (= 0.5.5-1)".to_string()));
         }
     }
 
@@ -462,7 +474,12 @@ mod tests {
         })
         .unwrap_err()
         .to_string();
-        assert!(err.contains("k8s-master") && err.contains("kube-scheduler") && err.contains("kubedeb fetch"), "{err}");
+        assert!(
+            err.contains("k8s-master")
+                && err.contains("kube-scheduler")
+                && err.contains("kubedeb fetch"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -493,9 +510,18 @@ mod tests {
         .unwrap();
         let text = describe(&specs);
         assert!(text.contains("k8s-master 1.1.4-1 (amd64)"), "{text}");
-        assert!(text.contains("  0755 /usr/bin/etcd (from /cache/etcd)"), "{text}");
-        assert!(text.contains("  0644 /etc/default/etcd [conffile] (generated, "), "{text}");
-        assert!(text.contains("Depends: k8s-flannel (= 0.5.5-1), openssl"), "{text}");
+        assert!(
+            text.contains("  0755 /usr/bin/etcd (from /cache/etcd)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  0644 /etc/default/etcd [conffile] (generated, "),
+            "{text}"
+        );
+        assert!(
+            text.contains("Depends: k8s-flannel (= 0.5.5-1), openssl"),
+            "{text}"
+        );
         assert!(text.contains("Scripts: postinst, prerm, postrm"), "{text}");
     }
 

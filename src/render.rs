@@ -89,7 +89,9 @@ pub enum RenderError {
     },
     #[error("rendering the template {name} failed: {message}; a template may only use the variables kubedeb provides (see templates/ for examples)")]
     Render { name: String, message: String },
-    #[error("no template named {name:?}: packaging/packages.toml names a template that does not exist")]
+    #[error(
+        "no template named {name:?}: packaging/packages.toml names a template that does not exist"
+    )]
     Missing { name: String },
 }
 
@@ -146,7 +148,12 @@ impl Templates {
     }
 
     /// Render a one-off template string (a field of packages.toml), named `what` in errors.
-    pub fn render_str(&self, what: &str, text: &str, context: &Value) -> Result<String, RenderError> {
+    pub fn render_str(
+        &self,
+        what: &str,
+        text: &str,
+        context: &Value,
+    ) -> Result<String, RenderError> {
         self.registry
             .render_template(text, context)
             .map_err(|e| RenderError::Render {
@@ -307,7 +314,11 @@ mod tests {
     fn override_replaces_by_name_and_unknown_names_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("default")).unwrap();
-        std::fs::write(dir.path().join("default/etcd"), "ETCD_OPTS=\"-name {{master_ip}}\"\n").unwrap();
+        std::fs::write(
+            dir.path().join("default/etcd"),
+            "ETCD_OPTS=\"-name {{master_ip}}\"\n",
+        )
+        .unwrap();
         let templates = Templates::load(Some(dir.path())).unwrap();
         assert_eq!(templates.overridden(), ["default/etcd"]);
         let ctx = context(&config(), Ipv4Addr::new(192, 168, 3, 1), false);
@@ -319,8 +330,14 @@ mod tests {
         std::fs::write(dir.path().join("default/etcd2"), "x").unwrap();
         let err = Templates::load(Some(dir.path())).err().unwrap();
         let text = err.to_string();
-        assert!(matches!(err, RenderError::UnknownOverride { ref name, .. } if name == "default/etcd2"), "{text}");
-        assert!(text.contains("default/etcd2") && text.contains("default/etcd,"), "{text}");
+        assert!(
+            matches!(err, RenderError::UnknownOverride { ref name, .. } if name == "default/etcd2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("default/etcd2") && text.contains("default/etcd,"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -330,8 +347,14 @@ mod tests {
         std::fs::write(dir.path().join("default/etcd"), "{{no_such_setting}}").unwrap();
         let templates = Templates::load(Some(dir.path())).unwrap();
         let ctx = context(&config(), Ipv4Addr::new(192, 168, 3, 1), false);
-        let err = templates.render("default/etcd", &ctx).unwrap_err().to_string();
-        assert!(err.contains("default/etcd") && err.contains("no_such_setting"), "{err}");
+        let err = templates
+            .render("default/etcd", &ctx)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("default/etcd") && err.contains("no_such_setting"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -340,7 +363,10 @@ mod tests {
         std::fs::create_dir(dir.path().join("systemd")).unwrap();
         std::fs::write(dir.path().join("systemd/etcd.service"), "{{#if x}}").unwrap();
         let err = Templates::load(Some(dir.path())).err().unwrap().to_string();
-        assert!(err.contains("systemd/etcd.service") && err.contains("does not parse"), "{err}");
+        assert!(
+            err.contains("systemd/etcd.service") && err.contains("does not parse"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -354,7 +380,9 @@ mod tests {
         );
         let out = templates.render("lib/flannel-network", &ctx).unwrap();
         assert!(
-            out.contains(r#"{"Network":"172.16.0.0/16", "Backend": {"Type": "vxlan"}, "SubnetLen": 24}"#),
+            out.contains(
+                r#"{"Network":"172.16.0.0/16", "Backend": {"Type": "vxlan"}, "SubnetLen": 24}"#
+            ),
             "{out}"
         );
     }

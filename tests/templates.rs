@@ -1,0 +1,787 @@
+//! The rendered templates, checked the way their consumers read them: /etc/default files sourced
+//! by /bin/sh and every flag checked against the binary's contract, units through
+//! `systemd-analyze verify`, maintainer scripts and helpers through `sh -n` and shellcheck.
+
+#[path = "common/flags.rs"]
+mod flags;
+
+use flags::{value_of, Contract};
+use kubedeb::cluster::{self, BuildInput};
+use kubedeb::config::Config;
+use kubedeb::deb::{EntryKind, PackageSpec, Source};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const NODE_IP: &str = "10.9.8.7";
+
+/// (binary, OPTS variable) of every service.
+const SERVICES: [(&str, &str); 7] = [
+    ("etcd", "ETCD_OPTS"),
+    ("kube-apiserver", "KUBE_APISERVER_OPTS"),
+    ("kube-controller-manager", "KUBE_CONTROLLER_MANAGER_OPTS"),
+    ("kube-scheduler", "KUBE_SCHEDULER_OPTS"),
+    ("kubelet", "KUBELET_OPTS"),
+    ("kube-proxy", "KUBE_PROXY_OPTS"),
+    ("flanneld", "FLANNEL_OPTS"),
+];
+
+const BINARIES: [&str; 9] = [
+    "etcd",
+    "etcdctl",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubectl",
+    "kubelet",
+    "kube-proxy",
+    "flanneld",
+];
+
+fn default_config() -> Config {
+    Config {
+        master_ip: Some(Ipv4Addr::new(192, 168, 100, 11)),
+        ..Config::default()
+    }
+}
+
+/// Every setting the templates use changed from its default.
+fn other_config() -> Config {
+    let mut c = Config {
+        master_ip: Some(Ipv4Addr::new(10, 20, 0, 5)),
+        ..Config::default()
+    };
+    c.versions.etcd = "3.4.30".into();
+    c.network.service_cluster_ip_range = "10.100.0.0/16".into();
+    c.network.flannel_network = "10.244.0.0/16".into();
+    c.network.flannel_backend = "udp".into();
+    c.network.flannel_extra_json = "\"SubnetLen\": 26".into();
+    c.dns.server_ip = "10.100.0.10".into();
+    c.dns.domain = "k8s.example.org".into();
+    c.apiserver.admission_control = vec!["NamespaceLifecycle".into(), "ServiceAccount".into()];
+    c.apiserver.service_node_port_range = "20000-22767".into();
+    c.kubelet.pause_image = "registry.local:5000/pause:0.8.0".into();
+    c.kubelet.config = "/etc/kubernetes/manifests".into();
+    c.docker.extra_opts =
+        "--registry-mirror=http://registry.local:5000 --insecure-registry=registry.local:5000"
+            .into();
+    c.certificates.extra_sans = vec!["IP:10.20.0.100".into(), "DNS:k8s.example.org".into()];
+    c.package.revision = 3;
+    c
+}
+
+fn build(config: &Config, etcd_v3_api: bool) -> Vec<PackageSpec> {
+    let binaries: BTreeMap<String, PathBuf> = BINARIES
+        .iter()
+        .map(|b| (b.to_string(), PathBuf::from("/bin/true")))
+        .collect();
+    cluster::packages(&BuildInput {
+        config,
+        binaries: &binaries,
+        templates: None,
+        etcd_v3_api,
+    })
+    .expect("packages")
+}
+
+/// The generated text of `path` in any package.
+fn file(specs: &[PackageSpec], path: &str) -> String {
+    for spec in specs {
+        for entry in &spec.entries {
+            if entry.path == path {
+                if let EntryKind::File(Source::Bytes(bytes)) = &entry.kind {
+                    return String::from_utf8(bytes.clone()).expect("utf-8");
+                }
+            }
+        }
+    }
+    panic!("no generated file {path} in the packages")
+}
+
+fn run(cmd: &mut Command, hint: &str) -> std::process::Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}; {hint}"))
+}
+
+/// `var` as /bin/sh sees it after sourcing `text`.
+fn sourced(text: &str, var: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("default");
+    std::fs::write(&path, text).unwrap();
+    let out = run(
+        Command::new("/bin/sh")
+            .arg("-euc")
+            .arg(format!(". \"$1\"; printf '%s' \"${{{var}}}\""))
+            .arg("sh")
+            .arg(&path),
+        "/bin/sh is part of every Debian system",
+    );
+    assert!(
+        out.status.success(),
+        "sourcing failed: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The command line systemd runs: ExecStart with `$VAR` split into words, `${NODE_IP}` filled in.
+fn command_line(specs: &[PackageSpec], binary: &str, var: &str) -> Vec<String> {
+    let defaults = file(specs, &format!("/etc/default/{binary}"));
+    let opts = sourced(&defaults, var);
+    let unit = file(specs, &format!("/lib/systemd/system/{binary}.service"));
+    let exec: Vec<&str> = unit
+        .lines()
+        .filter_map(|l| l.strip_prefix("ExecStart="))
+        .collect();
+    assert_eq!(
+        exec.len(),
+        1,
+        "{binary}.service needs one ExecStart:\n{unit}"
+    );
+    let mut words = exec[0].split_whitespace();
+    assert_eq!(words.next(), Some(format!("/usr/bin/{binary}").as_str()));
+    assert!(
+        unit.contains(&format!("EnvironmentFile=-/etc/default/{binary}\n")),
+        "{binary}.service must read /etc/default/{binary}"
+    );
+    let mut args = Vec::new();
+    for word in words {
+        if word == format!("${var}") {
+            args.extend(opts.split_whitespace().map(String::from));
+        } else {
+            let word = word.replace("${NODE_IP}", NODE_IP);
+            assert!(
+                !word.contains('$'),
+                "unexpected variable in {binary}'s ExecStart: {word}"
+            );
+            args.push(word);
+        }
+    }
+    args
+}
+
+fn contract(binary: &str, etcd_v3_api: bool) -> Contract {
+    if binary == "etcd" && etcd_v3_api {
+        let out = run(
+            Command::new("etcd").arg("--help"),
+            "install Debian's etcd 3.4: apt-get install etcd-server",
+        );
+        let help = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        Contract::from_etcd3_help(&help)
+    } else {
+        Contract::load(binary)
+    }
+}
+
+/// Every flag of every service passes its contract; returns the parsed flags by binary.
+fn checked(
+    specs: &[PackageSpec],
+    etcd_v3_api: bool,
+) -> BTreeMap<&'static str, Vec<(String, Option<String>)>> {
+    SERVICES
+        .iter()
+        .map(|(binary, var)| {
+            let args = command_line(specs, binary, var);
+            let parsed = contract(binary, etcd_v3_api)
+                .check(&args)
+                .unwrap_or_else(|e| panic!("{e}\nargs: {args:?}"));
+            (*binary, parsed)
+        })
+        .collect()
+}
+
+fn expect(
+    parsed: &BTreeMap<&str, Vec<(String, Option<String>)>>,
+    binary: &str,
+    flag: &str,
+    value: &str,
+) {
+    assert_eq!(
+        value_of(&parsed[binary], flag),
+        Some(value),
+        "{binary} --{flag}; all: {:?}",
+        parsed[binary]
+    );
+}
+
+#[test]
+fn default_config_flags_pass_the_contracts_and_match_the_seed() {
+    let specs = build(&default_config(), false);
+    let p = checked(&specs, false);
+    let m = "192.168.100.11";
+    expect(&p, "etcd", "name", "infra");
+    expect(&p, "etcd", "data-dir", "/var/lib/etcd");
+    expect(
+        &p,
+        "etcd",
+        "listen-client-urls",
+        &format!("http://127.0.0.1:4001,http://{m}:4001"),
+    );
+    expect(
+        &p,
+        "etcd",
+        "advertise-client-urls",
+        &format!("http://{m}:4001"),
+    );
+    assert_eq!(value_of(&p["etcd"], "enable-v2"), None);
+    expect(&p, "kube-apiserver", "insecure-bind-address", "0.0.0.0");
+    expect(&p, "kube-apiserver", "insecure-port", "8080");
+    expect(
+        &p,
+        "kube-apiserver",
+        "etcd-servers",
+        "http://127.0.0.1:4001",
+    );
+    expect(
+        &p,
+        "kube-apiserver",
+        "service-cluster-ip-range",
+        "192.168.3.0/24",
+    );
+    expect(
+        &p,
+        "kube-apiserver",
+        "admission-control",
+        "NamespaceLifecycle,LimitRanger,ServiceAccount,ResourceQuota,SecurityContextDeny",
+    );
+    expect(
+        &p,
+        "kube-apiserver",
+        "service-node-port-range",
+        "30000-32767",
+    );
+    expect(&p, "kube-apiserver", "advertise-address", m);
+    expect(
+        &p,
+        "kube-apiserver",
+        "client-ca-file",
+        "/srv/kubernetes/ca.crt",
+    );
+    expect(
+        &p,
+        "kube-apiserver",
+        "tls-cert-file",
+        "/srv/kubernetes/server.cert",
+    );
+    expect(
+        &p,
+        "kube-apiserver",
+        "tls-private-key-file",
+        "/srv/kubernetes/server.key",
+    );
+    expect(&p, "kube-controller-manager", "master", "127.0.0.1:8080");
+    expect(
+        &p,
+        "kube-controller-manager",
+        "root-ca-file",
+        "/srv/kubernetes/ca.crt",
+    );
+    expect(
+        &p,
+        "kube-controller-manager",
+        "service-account-private-key-file",
+        "/srv/kubernetes/server.key",
+    );
+    expect(&p, "kube-scheduler", "master", "127.0.0.1:8080");
+    expect(&p, "kubelet", "hostname-override", NODE_IP);
+    expect(&p, "kubelet", "api-servers", &format!("http://{m}:8080"));
+    expect(&p, "kubelet", "cluster-dns", "192.168.3.10");
+    expect(&p, "kubelet", "cluster-domain", "cluster.local");
+    expect(
+        &p,
+        "kubelet",
+        "pod-infra-container-image",
+        "daocloud.io/gpx_dev/pause:0.8.0",
+    );
+    assert_eq!(
+        value_of(&p["kubelet"], "config"),
+        None,
+        "an empty KUBELET_CONFIG is left out"
+    );
+    expect(&p, "kube-proxy", "hostname-override", NODE_IP);
+    expect(&p, "kube-proxy", "master", &format!("http://{m}:8080"));
+    expect(
+        &p,
+        "flanneld",
+        "etcd-endpoints",
+        &format!("http://{m}:4001"),
+    );
+    expect(&p, "flanneld", "ip-masq", "true");
+    expect(&p, "flanneld", "iface", NODE_IP);
+    for (binary, _) in SERVICES.iter().filter(|(b, _)| b.starts_with("kube")) {
+        expect(&p, binary, "logtostderr", "true");
+    }
+    assert_eq!(
+        sourced(
+            &file(&specs, "/etc/default/kubedeb-docker"),
+            "KUBEDEB_DOCKER_OPTS"
+        ),
+        ""
+    );
+}
+
+#[test]
+fn other_config_flags_pass_the_contracts_and_follow_the_settings() {
+    let cfg = other_config();
+    let specs = build(&cfg, true);
+    let p = checked(&specs, true);
+    let m = "10.20.0.5";
+    expect(&p, "etcd", "enable-v2", "true");
+    expect(&p, "etcd", "data-dir", "/var/lib/etcd");
+    expect(
+        &p,
+        "etcd",
+        "listen-client-urls",
+        &format!("http://127.0.0.1:4001,http://{m}:4001"),
+    );
+    expect(
+        &p,
+        "kube-apiserver",
+        "service-cluster-ip-range",
+        "10.100.0.0/16",
+    );
+    expect(
+        &p,
+        "kube-apiserver",
+        "admission-control",
+        "NamespaceLifecycle,ServiceAccount",
+    );
+    expect(
+        &p,
+        "kube-apiserver",
+        "service-node-port-range",
+        "20000-22767",
+    );
+    expect(&p, "kube-apiserver", "advertise-address", m);
+    expect(&p, "kubelet", "api-servers", &format!("http://{m}:8080"));
+    expect(&p, "kubelet", "cluster-dns", "10.100.0.10");
+    expect(&p, "kubelet", "cluster-domain", "k8s.example.org");
+    expect(
+        &p,
+        "kubelet",
+        "pod-infra-container-image",
+        "registry.local:5000/pause:0.8.0",
+    );
+    expect(&p, "kubelet", "config", "/etc/kubernetes/manifests");
+    expect(&p, "kube-proxy", "master", &format!("http://{m}:8080"));
+    expect(
+        &p,
+        "flanneld",
+        "etcd-endpoints",
+        &format!("http://{m}:4001"),
+    );
+    assert_eq!(
+        sourced(
+            &file(&specs, "/etc/default/kubedeb-docker"),
+            "KUBEDEB_DOCKER_OPTS"
+        ),
+        cfg.docker.extra_opts
+    );
+    assert!(file(&specs, "/usr/lib/kubedeb/node-env").contains("\nMASTER_IP=10.20.0.5\n"));
+
+    // The etcd 3.4 line: etcdctl must speak the v2 API that flannel 0.5 reads.
+    let register = file(&specs, "/usr/lib/kubedeb/flannel-network");
+    assert!(
+        register.contains("\nETCDCTL_API=2\nexport ETCDCTL_API\n"),
+        "{register}"
+    );
+    let v2 = file(
+        &build(&default_config(), false),
+        "/usr/lib/kubedeb/flannel-network",
+    );
+    assert!(!v2.contains("ETCDCTL_API"), "{v2}");
+}
+
+#[test]
+fn etcd_3_accepts_the_rendered_flags() {
+    // The real etcd 3.4 (Debian's etcd-server) parses its flags before --version exits.
+    let specs = build(&other_config(), true);
+    let args = command_line(&specs, "etcd", "ETCD_OPTS");
+    let out = run(
+        Command::new("etcd").args(&args).arg("--version"),
+        "install Debian's etcd 3.4: apt-get install etcd-server",
+    );
+    assert!(
+        out.status.success(),
+        "etcd refused {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(
+        Command::new("etcd").args(["--no-such-flag", "--version"]),
+        "apt-get install etcd-server",
+    );
+    assert!(
+        !out.status.success(),
+        "etcd must refuse an unknown flag, or this check proves nothing"
+    );
+}
+
+/// The JSON that lib/flannel-network writes to etcd.
+fn flannel_json(specs: &[PackageSpec]) -> serde_json::Value {
+    let text = file(specs, "/usr/lib/kubedeb/flannel-network");
+    let start = text.find("<<'KUBEDEB_FLANNEL_JSON'\n").expect("heredoc")
+        + "<<'KUBEDEB_FLANNEL_JSON'\n".len();
+    let end = text[start..]
+        .find("\nKUBEDEB_FLANNEL_JSON\n")
+        .expect("heredoc end")
+        + start;
+    serde_json::from_str(&text[start..end])
+        .unwrap_or_else(|e| panic!("bad JSON {:?}: {e}", &text[start..end]))
+}
+
+#[test]
+fn the_flannel_network_config_follows_the_settings() {
+    assert_eq!(
+        flannel_json(&build(&default_config(), false)),
+        serde_json::json!({"Network": "172.16.0.0/16", "Backend": {"Type": "vxlan"}})
+    );
+    assert_eq!(
+        flannel_json(&build(&other_config(), true)),
+        serde_json::json!({"Network": "10.244.0.0/16", "Backend": {"Type": "udp"}, "SubnetLen": 26})
+    );
+}
+
+#[test]
+fn the_server_certificate_names_follow_the_settings() {
+    let line = |specs: &[PackageSpec]| {
+        file(specs, "/usr/share/doc/k8s-master/README.Debian");
+        let postinst = specs[1].scripts.postinst.clone().unwrap();
+        postinst
+            .lines()
+            .find(|l| l.starts_with("subjectAltName = "))
+            .expect("SAN line")
+            .to_string()
+    };
+    assert_eq!(
+        line(&build(&default_config(), false)),
+        "subjectAltName = IP:192.168.100.11, IP:192.168.3.1, DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.cluster.local"
+    );
+    assert_eq!(
+        line(&build(&other_config(), true)),
+        "subjectAltName = IP:10.20.0.5, IP:10.100.0.1, DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.k8s.example.org, IP:10.20.0.100, DNS:k8s.example.org"
+    );
+}
+
+#[test]
+fn master_and_minion_install_together_without_sharing_a_path() {
+    let specs = build(&default_config(), false);
+    let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
+    for spec in &specs {
+        for entry in &spec.entries {
+            if let Some(other) = owner.insert(&entry.path, &spec.control.package) {
+                panic!(
+                    "{} is in both {other} and {}",
+                    entry.path, spec.control.package
+                );
+            }
+        }
+    }
+    // One flanneld serves both roles: its unit and settings come from k8s-flannel only; the
+    // master adds a drop-in.
+    assert_eq!(owner["/lib/systemd/system/flanneld.service"], "k8s-flannel");
+    assert_eq!(owner["/etc/default/flanneld"], "k8s-flannel");
+    assert_eq!(
+        owner["/lib/systemd/system/flanneld.service.d/kubedeb-master.conf"],
+        "k8s-master"
+    );
+}
+
+/// A root for `systemd-analyze verify --root`: the host's stock units, ours, Docker's, and
+/// stand-in executables where ExecStart points.
+struct VerifyRoot {
+    dir: tempfile::TempDir,
+}
+
+impl VerifyRoot {
+    fn new(specs: &[PackageSpec], docker_unit: &str) -> VerifyRoot {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let units = root.join("lib/systemd/system");
+        std::fs::create_dir_all(&units).unwrap();
+        let stock = Path::new("/lib/systemd/system");
+        assert!(
+            stock.join("sysinit.target").exists(),
+            "systemd's stock units are missing: apt-get install systemd"
+        );
+        for entry in std::fs::read_dir(stock).unwrap() {
+            let entry = entry.unwrap();
+            let meta = std::fs::symlink_metadata(entry.path()).unwrap();
+            let to = units.join(entry.file_name());
+            if meta.file_type().is_symlink() {
+                std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), to).unwrap();
+            } else if meta.is_file() {
+                std::fs::copy(entry.path(), to).unwrap();
+            }
+        }
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/docker");
+        std::fs::copy(fixtures.join(docker_unit), units.join("docker.service")).unwrap();
+        std::fs::copy(
+            fixtures.join("docker.io.socket"),
+            units.join("docker.socket"),
+        )
+        .unwrap();
+        std::fs::copy(
+            fixtures.join("containerd.service"),
+            units.join("containerd.service"),
+        )
+        .unwrap();
+        for spec in specs {
+            for entry in &spec.entries {
+                let path = root.join(entry.path.trim_start_matches('/'));
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                match &entry.kind {
+                    EntryKind::File(Source::Bytes(bytes)) => std::fs::write(&path, bytes).unwrap(),
+                    EntryKind::File(Source::Path(from)) => {
+                        std::fs::copy(from, &path).unwrap();
+                    }
+                    other => panic!("unexpected entry {other:?}"),
+                }
+                set_mode(&path, entry.mode);
+            }
+        }
+        for exe in [
+            "usr/sbin/dockerd",
+            "usr/bin/dockerd",
+            "usr/bin/containerd",
+            "sbin/modprobe",
+            "bin/kill",
+        ] {
+            let path = root.join(exe);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::copy("/bin/true", &path).unwrap();
+        }
+        VerifyRoot { dir }
+    }
+
+    /// What `systemd-analyze verify` prints about `units` (empty means clean).
+    fn verify(&self, units: &[&str]) -> String {
+        let out = run(
+            Command::new("systemd-analyze")
+                .arg("verify")
+                .arg(format!("--root={}", self.dir.path().display()))
+                .arg("--man=no")
+                .args(units)
+                .env("SYSTEMD_LOG_COLOR", "0"),
+            "apt-get install systemd (systemd-analyze)",
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() && text.is_empty() {
+            return format!("systemd-analyze verify failed with {}", out.status);
+        }
+        text
+    }
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+const UNITS: [&str; 9] = [
+    "etcd.service",
+    "kube-apiserver.service",
+    "kube-controller-manager.service",
+    "kube-scheduler.service",
+    "kubelet.service",
+    "kube-proxy.service",
+    "flanneld.service",
+    "kubedeb-node.service",
+    "docker.service",
+];
+
+#[test]
+fn units_pass_systemd_analyze_verify_with_docker_io_and_docker_ce() {
+    for (config, v3) in [(default_config(), false), (other_config(), true)] {
+        let specs = build(&config, v3);
+        for docker in ["docker.io.service", "docker-ce.service"] {
+            let root = VerifyRoot::new(&specs, docker);
+            let out = root.verify(&UNITS);
+            assert!(
+                out.is_empty(),
+                "systemd-analyze verify ({docker}) printed:\n{out}"
+            );
+        }
+    }
+}
+
+#[test]
+fn systemd_analyze_verify_catches_a_broken_unit() {
+    // So that the clean result above means something: a typo and a missing helper are reported.
+    let specs = build(&default_config(), false);
+    let root = VerifyRoot::new(&specs, "docker.io.service");
+    let dropin = root
+        .dir
+        .path()
+        .join("lib/systemd/system/flanneld.service.d/kubedeb-master.conf");
+    let text = std::fs::read_to_string(&dropin).unwrap();
+    std::fs::write(&dropin, text + "Restrat=always\n").unwrap();
+    std::fs::remove_file(root.dir.path().join("usr/lib/kubedeb/dockerd-flannel")).unwrap();
+    let out = root.verify(&UNITS);
+    assert!(out.contains("Restrat"), "{out}");
+    assert!(out.contains("dockerd-flannel"), "{out}");
+}
+
+#[test]
+fn units_keep_the_seed_orderings() {
+    let specs = build(&default_config(), false);
+    let unit = |name: &str| file(&specs, &format!("/lib/systemd/system/{name}"));
+    for name in [
+        "kube-apiserver.service",
+        "kube-controller-manager.service",
+        "kube-scheduler.service",
+    ] {
+        let u = unit(name);
+        assert!(
+            u.contains("\nRequires=etcd.service flanneld.service\n"),
+            "{u}"
+        );
+        assert!(u.contains("\nAfter=etcd.service flanneld.service\n"), "{u}");
+        assert!(u.contains("\nBindsTo=etcd.service\n"), "{u}");
+    }
+    for name in ["kubelet.service", "kube-proxy.service"] {
+        let u = unit(name);
+        assert!(u.contains("\nBindsTo=flanneld.service\n"), "{u}");
+        assert!(u.contains("Requires=flanneld.service"), "{u}");
+        assert!(u.contains("After=flanneld.service"), "{u}");
+    }
+    assert!(unit("kube-proxy.service").contains("\nLimitNOFILE=65536\n"));
+    assert!(unit("etcd.service").contains("\nType=notify\n"));
+    assert!(unit("flanneld.service").contains("\nType=notify\n"));
+    let master = unit("flanneld.service.d/kubedeb-master.conf");
+    assert!(
+        master.contains("\nBindsTo=etcd.service\nAfter=etcd.service\n"),
+        "{master}"
+    );
+    for (binary, _) in SERVICES {
+        let u = unit(&format!("{binary}.service"));
+        assert!(u.contains("\nRestart=on-failure\n"), "{binary}: {u}");
+        assert!(
+            u.contains("\nWantedBy=multi-user.target\n"),
+            "{binary}: {u}"
+        );
+    }
+    let docker = unit("docker.service.d/kubedeb-flannel.conf");
+    assert!(docker.contains("\nAfter=flanneld.service\n"), "{docker}");
+    assert!(
+        docker.contains("\nExecStart=\nExecStart=/usr/lib/kubedeb/dockerd-flannel "),
+        "{docker}"
+    );
+}
+
+/// Every maintainer script and shell helper of the packages, as (name, text).
+fn shell_scripts(specs: &[PackageSpec]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for spec in specs {
+        let s = &spec.scripts;
+        for (kind, text) in [
+            ("preinst", &s.preinst),
+            ("postinst", &s.postinst),
+            ("prerm", &s.prerm),
+            ("postrm", &s.postrm),
+        ] {
+            if let Some(text) = text {
+                out.push((format!("{}.{kind}", spec.control.package), text.clone()));
+            }
+        }
+        for entry in &spec.entries {
+            if let EntryKind::File(Source::Bytes(bytes)) = &entry.kind {
+                if bytes.starts_with(b"#!/bin/sh") {
+                    out.push((
+                        entry.path.clone(),
+                        String::from_utf8(bytes.clone()).unwrap(),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn scripts_pass_sh_n_and_shellcheck() {
+    for (config, v3) in [(default_config(), false), (other_config(), true)] {
+        let specs = build(&config, v3);
+        let scripts = shell_scripts(&specs);
+        assert_eq!(scripts.len(), 9 + 3, "9 maintainer scripts and 3 helpers");
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in &scripts {
+            assert!(text.starts_with("#!/bin/sh\n"), "{name}");
+            assert!(text.contains("\nset -e\n"), "{name} must run with set -e");
+            let path = dir.path().join(name.replace('/', "_"));
+            std::fs::write(&path, text).unwrap();
+            let out = run(
+                Command::new("sh").arg("-n").arg(&path),
+                "sh is dash on Debian",
+            );
+            assert!(
+                out.status.success(),
+                "sh -n {name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let out = run(
+                Command::new("shellcheck")
+                    .args(["-s", "sh", "-S", "info"])
+                    .arg(&path),
+                "apt-get install shellcheck",
+            );
+            assert!(
+                out.status.success(),
+                "shellcheck {name}:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+    }
+}
+
+#[test]
+fn shellcheck_catches_a_broken_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad");
+    std::fs::write(&path, "#!/bin/sh\nset -e\nrm -rf $1/*\n").unwrap();
+    let out = run(
+        Command::new("shellcheck")
+            .args(["-s", "sh", "-S", "info"])
+            .arg(&path),
+        "apt-get install shellcheck",
+    );
+    assert!(
+        !out.status.success(),
+        "shellcheck must flag an unquoted variable"
+    );
+}
+
+#[test]
+fn maintainer_scripts_use_the_debhelper_way() {
+    let specs = build(&default_config(), false);
+    let scripts: BTreeMap<String, String> = shell_scripts(&specs).into_iter().collect();
+    for (package, units) in [
+        ("k8s-flannel", "kubedeb-node.service flanneld.service"),
+        ("k8s-master", "etcd.service kube-apiserver.service kube-controller-manager.service kube-scheduler.service"),
+        ("k8s-minion", "kubelet.service kube-proxy.service"),
+    ] {
+        let postinst = &scripts[&format!("{package}.postinst")];
+        assert!(postinst.contains(&format!("for _kubedeb_unit in {units}; do")), "{postinst}");
+        assert!(postinst.contains("deb-systemd-helper --quiet was-enabled"), "{postinst}");
+        assert!(!postinst.contains("systemctl enable") && !postinst.contains("systemctl start"), "{postinst}");
+        let postrm = &scripts[&format!("{package}.postrm")];
+        assert!(postrm.contains(&format!("deb-systemd-helper purge {units}")), "{postrm}");
+        let prerm = &scripts[&format!("{package}.prerm")];
+        assert!(prerm.contains("deb-systemd-invoke stop"), "{prerm}");
+        for (name, text) in [("postinst", postinst), ("prerm", prerm), ("postrm", postrm)] {
+            // Every start, stop and network change is behind the "systemd is running" guard.
+            for (i, line) in text.lines().enumerate() {
+                if line.contains("deb-systemd-invoke") && !line.trim_start().starts_with('#') {
+                    let before: String = text.lines().take(i).collect::<Vec<_>>().join("\n");
+                    assert!(
+                        before.contains("[ -d /run/systemd/system ]") || before.contains("[ ! -d /run/systemd/system ]"),
+                        "{package}.{name} line {}: {line}",
+                        i + 1
+                    );
+                }
+            }
+        }
+    }
+}
