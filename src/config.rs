@@ -271,7 +271,7 @@ impl Config {
         catalog_override: Option<&Path>,
     ) -> Result<(Config, Catalog), ConfigError> {
         let config = Config::load(path, master_ip_override)?;
-        let catalog = Catalog::load(config.catalog_path(catalog_override).as_deref())?;
+        let catalog = Catalog::load(config.catalog_path(catalog_override, path).as_deref())?;
         config.validate_versions(&catalog).map_err(|e| match e {
             ConfigError::Invalid { problems, .. } => ConfigError::Invalid {
                 origin: path.display().to_string(),
@@ -282,11 +282,23 @@ impl Config {
         Ok((config, catalog))
     }
 
-    /// The user catalog to merge: the command line's, else `fetch.catalog` (relative to the current directory).
-    pub fn catalog_path(&self, catalog_override: Option<&Path>) -> Option<PathBuf> {
-        catalog_override
-            .map(Path::to_path_buf)
-            .or_else(|| self.fetch.catalog.as_ref().map(PathBuf::from))
+    /// The user catalog to merge: the command line's (as given), else `fetch.catalog`, which,
+    /// when relative, is relative to the folder of the config file `config_path`.
+    pub fn catalog_path(
+        &self,
+        catalog_override: Option<&Path>,
+        config_path: &Path,
+    ) -> Option<PathBuf> {
+        if let Some(path) = catalog_override {
+            return Some(path.to_path_buf());
+        }
+        let path = Path::new(self.fetch.catalog.as_ref()?);
+        let base = config_path.parent().unwrap_or(Path::new(""));
+        Some(if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            base.join(path)
+        })
     }
 
     /// Every version must have a catalog entry.

@@ -488,7 +488,7 @@ impl<'a> Fetcher<'a> {
             .progress_chars("=> "),
         );
         bar.set_message(release.file.clone());
-        let result = download::download(http, url, part, &bar);
+        let result = download::download(http, url, part, &bar, &|m| self.say(m));
         bar.finish_and_clear();
         self.progress.remove(&bar);
         let downloaded = result.map_err(Failure::Source)?;

@@ -208,4 +208,20 @@ fn a_user_catalog_adds_versions() {
         err.contains("cannot read the catalog /nonexistent/catalog.toml"),
         "{err}"
     );
+
+    // fetch.catalog is relative to the config file, wherever kubedeb runs.
+    let site = dir.path().join("site");
+    std::fs::create_dir(&site).unwrap();
+    for file in ["cluster.toml", "mine.toml"] {
+        std::fs::rename(dir.path().join(file), site.join(file)).unwrap();
+    }
+    let out = kubedeb(
+        dir.path(),
+        &["fetch", "-c", "site/cluster.toml", "--from", "empty"],
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("etcd-v2.3.7-linux-amd64.tar.gz is not in empty"),
+        "{err}"
+    );
 }

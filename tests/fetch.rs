@@ -135,6 +135,11 @@ fn a_cut_transfer_from_a_mirror_resumes_with_a_range_request() {
     let run = kubedeb_fetch(dir.path(), &["--mirror", &server.url("/mirror")]);
     assert!(run.ok, "{}", run.stderr);
     assert_all_extracted(dir.path(), &run);
+    assert!(
+        run.stderr.contains(&format!("after {cut} bytes; resuming")),
+        "{}",
+        run.stderr
+    );
     let kube = server.requests_for("/mirror/kubernetes.tar.gz");
     assert_eq!(kube.len(), 2, "{kube:?}");
     assert_eq!(kube[0].range, None);

@@ -77,11 +77,13 @@ pub(super) struct Downloaded {
 }
 
 /// Download `url` into `part`, continuing what is already there. An error is a sentence for the user.
+/// `say` reports resumed transfers (progress bars are hidden when stderr is not a terminal).
 pub(super) fn download(
     http: &Http,
     url: &str,
     part: &Path,
     bar: &ProgressBar,
+    say: &dyn Fn(String),
 ) -> Result<Downloaded, String> {
     let agent = http.agent_for(url);
     let resumed_from = file_len(part);
@@ -167,7 +169,7 @@ pub(super) fn download(
                 }
             }
             Err(e) if copied > 0 && attempts < MAX_ATTEMPTS => {
-                bar.println(format!(
+                say(format!(
                     "{url}: {e} after {} bytes; resuming",
                     start + copied
                 ));
