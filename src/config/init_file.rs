@@ -74,7 +74,8 @@ extra_sans = {extra_sans}
 [fetch]
 # Mirror base URLs tried in order before upstream; kubedeb fetches <mirror>/<tarball file name>.
 mirrors = {mirrors}
-# Your own release catalog, merged over the built-in one (adds versions, URLs, sha256 pins).
+# Your own release catalog, merged over the built-in one (adds versions, URLs, sha256 pins);
+# a relative path is relative to this file's folder.
 {catalog}
 
 [package]
