@@ -45,6 +45,12 @@ pub enum ClusterError {
         why: &'static str,
         origin: String,
     },
+    #[error("cannot read the binary {path} for {package}: {source}; run `kubedeb fetch` again")]
+    ReadBinary {
+        package: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot compress the changelog of {package}: {source}")]
     Changelog {
         package: String,
@@ -236,7 +242,7 @@ fn build_one(
             .map_err(ClusterError::from)
     };
 
-    let control = Control {
+    let mut control = Control {
         package: name.clone(),
         version: version.to_string(),
         architecture: ARCHITECTURE.into(),
@@ -253,6 +259,7 @@ fn build_one(
     };
 
     let mut entries = Vec::new();
+    let mut dynamic = false;
     for binary in &def.binaries {
         let path = input
             .binaries
@@ -261,6 +268,11 @@ fn build_one(
                 package: name.clone(),
                 name: binary.clone(),
             })?;
+        dynamic |= is_dynamic(path).map_err(|source| ClusterError::ReadBinary {
+            package: name.clone(),
+            path: path.clone(),
+            source,
+        })?;
         entries.push(Entry::file(
             format!("/usr/bin/{binary}"),
             0o755,
@@ -275,6 +287,10 @@ fn build_one(
             file.kind.mode(),
             Source::Bytes(text.into_bytes()),
         ));
+    }
+    // Kubernetes' and etcd's release binaries are static; a cgo build (flanneld) needs libc.
+    if dynamic && !control.depends.iter().any(|d| d.starts_with("libc6")) {
+        control.depends.insert(0, "libc6".into());
     }
     let copyright = templates.render("doc/copyright", ctx)?;
     entries.push(Entry::file(
@@ -315,6 +331,34 @@ fn check_path(package: &str, file: &FileDef) -> Result<(), ClusterError> {
         return Err(bad("it is not a plain file path"));
     }
     Ok(())
+}
+
+/// Whether an ELF file asks for a program interpreter (PT_INTERP), i.e. is dynamically linked.
+/// Anything that is not a 64-bit little-endian ELF counts as static: only its headers are read.
+fn is_dynamic(path: &Path) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    const PT_INTERP: u32 = 3;
+    let mut file = std::fs::File::open(path)?;
+    let mut header = [0u8; 64];
+    if file.read(&mut header)? < 64
+        || &header[..4] != b"\x7fELF"
+        || header[4] != 2
+        || header[5] != 1
+    {
+        return Ok(false);
+    }
+    let phoff = u64::from_le_bytes(header[0x20..0x28].try_into().expect("8 bytes"));
+    let phentsize = u16::from_le_bytes([header[0x36], header[0x37]]) as usize;
+    let phnum = u16::from_le_bytes([header[0x38], header[0x39]]) as usize;
+    if phentsize < 4 {
+        return Ok(false);
+    }
+    let mut table = vec![0u8; phentsize * phnum];
+    file.seek(SeekFrom::Start(phoff))?;
+    file.read_exact(&mut table)?;
+    Ok(table
+        .chunks(phentsize)
+        .any(|ph| u32::from_le_bytes(ph[..4].try_into().expect("4 bytes")) == PT_INTERP))
 }
 
 /// A minimal Debian changelog, gzipped without a timestamp so that builds are reproducible.
@@ -407,7 +451,7 @@ mod tests {
             "flanneld",
         ]
         .into_iter()
-        .map(|b| (b.to_string(), PathBuf::from(format!("/cache/{b}"))))
+        .map(|b| (b.to_string(), PathBuf::from("/bin/true")))
         .collect()
     }
 
@@ -511,7 +555,7 @@ mod tests {
         let text = describe(&specs);
         assert!(text.contains("k8s-master 1.1.4-1 (amd64)"), "{text}");
         assert!(
-            text.contains("  0755 /usr/bin/etcd (from /cache/etcd)"),
+            text.contains("  0755 /usr/bin/etcd (from /bin/true)"),
             "{text}"
         );
         assert!(
@@ -519,10 +563,38 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("Depends: k8s-flannel (= 0.5.5-1), openssl"),
+            text.contains("Depends: libc6, k8s-flannel (= 0.5.5-1), openssl"),
             "{text}"
         );
         assert!(text.contains("Scripts: postinst, prerm, postrm"), "{text}");
+    }
+
+    #[test]
+    fn dynamic_binaries_are_told_apart_from_static_ones() {
+        assert!(
+            is_dynamic(Path::new("/bin/true")).unwrap(),
+            "Debian's /bin/true links libc"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("script");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        assert!(!is_dynamic(&script).unwrap());
+        // A static ELF: the same header, with the program header table turned into PT_LOADs.
+        let mut elf = std::fs::read("/bin/true").unwrap();
+        let phoff = u64::from_le_bytes(elf[0x20..0x28].try_into().unwrap()) as usize;
+        let (size, num) = (
+            u16::from_le_bytes([elf[0x36], elf[0x37]]) as usize,
+            u16::from_le_bytes([elf[0x38], elf[0x39]]) as usize,
+        );
+        for i in 0..num {
+            let at = phoff + i * size;
+            if elf[at..at + 4] == 3u32.to_le_bytes() {
+                elf[at..at + 4].copy_from_slice(&1u32.to_le_bytes());
+            }
+        }
+        let fake_static = dir.path().join("static");
+        std::fs::write(&fake_static, elf).unwrap();
+        assert!(!is_dynamic(&fake_static).unwrap());
     }
 
     #[test]
