@@ -1,17 +1,23 @@
 //! `kubedeb publish`: put .deb files into the signed apt repository and say how clients use it.
 
-use crate::cli::PublishArgs;
+use crate::cli::{PublishArgs, RepoArgs};
 use crate::repository::{self, PublishOptions};
 use anyhow::Context;
+use std::path::PathBuf;
 
 pub fn run(args: &PublishArgs) -> anyhow::Result<()> {
+    publish(&args.repo, &args.debs)
+}
+
+/// Publishes `debs` as `repo` says and prints what changed; `kubedeb up` uses it too.
+pub fn publish(args: &RepoArgs, debs: &[PathBuf]) -> anyhow::Result<()> {
     let opts = PublishOptions {
-        key: args.repo.key.clone(),
-        keep: args.repo.keep,
-        ..PublishOptions::new(args.repo.suite.clone())
+        key: args.key.clone(),
+        keep: args.keep,
+        ..PublishOptions::new(args.suite.clone())
     };
-    let repo = &args.repo.repo;
-    let report = repository::publish(repo, &args.debs, &opts)
+    let repo = &args.repo;
+    let report = repository::publish(repo, debs, &opts)
         .with_context(|| format!("publishing into {}", repo.display()))?;
     for p in &report.added {
         println!(

@@ -7,7 +7,7 @@ pub enum RepoError {
     #[error("{path} is not a valid .deb: {reason}; rebuild it with `kubedeb build` or `dpkg-deb --build`")]
     NotADeb { path: PathBuf, reason: String },
 
-    #[error("cannot {action} {path}: {source}")]
+    #[error("cannot {action} {path}")]
     Io {
         action: &'static str,
         path: PathBuf,

@@ -44,11 +44,18 @@ pub fn states_dir(repo: &Path, suite: &str) -> PathBuf {
     dists_dir(repo).join(".states").join(suite)
 }
 
+/// A fresh state directory name, `<generation>-<nonce>`: never reused, so a gpg left running by
+/// a killed publish cannot write into the state a later publish builds.
+pub fn new_state_name(generation: u64) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{generation}-{:x}{nanos:08x}", std::process::id())
+}
+
 /// The link's target as written into the symlink (relative, so the tree can be moved or bind-mounted).
-pub fn state_target(suite: &str, generation: u64) -> PathBuf {
-    Path::new(".states")
-        .join(suite)
-        .join(generation.to_string())
+pub fn state_target(suite: &str, name: &str) -> PathBuf {
+    Path::new(".states").join(suite).join(name)
 }
 
 /// The temporary name of a new link before it is renamed over `dists/<suite>`.
@@ -127,10 +134,15 @@ pub fn current(repo: &Path, suite: &str) -> Result<Option<State>, RepoError> {
         path: path.to_path_buf(),
         reason,
     };
-    let generation = target
+    let name = target
         .strip_prefix(Path::new(".states").join(suite))
         .ok()
         .and_then(|g| g.to_str())
+        .filter(|g| !g.contains('/'))
+        .map(str::to_string);
+    let generation = name
+        .as_deref()
+        .and_then(|n| n.split('-').next())
         .and_then(|g| g.parse::<u64>().ok())
         .ok_or_else(|| {
             damaged(
@@ -138,7 +150,7 @@ pub fn current(repo: &Path, suite: &str) -> Result<Option<State>, RepoError> {
                 format!("it points to {}, not a state directory", target.display()),
             )
         })?;
-    let dir = states_dir(repo, suite).join(generation.to_string());
+    let dir = states_dir(repo, suite).join(name.unwrap_or_default());
     let release_path = dir.join("Release");
     let release_text =
         fs::read_to_string(&release_path).map_err(RepoError::io("read", &release_path))?;

@@ -114,8 +114,11 @@ pub fn publish(
         .map_err(RepoError::io("open the lock file", &lock_path))?;
     lock.lock().map_err(RepoError::io("lock", &lock_path))?;
     let private = layout::private_dir(repo);
-    let _agent = AgentGuard(sign::home(&private));
-    let result = publish_locked(repo, &inputs, opts, choice.as_ref());
+    let result = {
+        // The agent must be gone before the lock is released: the next publish starts its own.
+        let _agent = AgentGuard(sign::home(&private));
+        publish_locked(repo, &inputs, opts, choice.as_ref())
+    };
     drop(lock);
     result
 }
@@ -348,10 +351,8 @@ fn publish_locked(
     let mut new_entries: Vec<Paragraph> = entries.into_values().collect();
     index::sort_entries(&mut new_entries);
     let generation = current.as_ref().map_or(1, |c| c.generation + 1);
-    let state_dir = layout::states_dir(repo, suite).join(generation.to_string());
-    if state_dir.exists() {
-        fs::remove_dir_all(&state_dir).map_err(RepoError::io("remove the leftover", &state_dir))?;
-    }
+    let state_name = layout::new_state_name(generation);
+    let state_dir = layout::states_dir(repo, suite).join(&state_name);
     let info = ReleaseInfo {
         origin: &opts.origin,
         label: &opts.label,
@@ -371,7 +372,7 @@ fn publish_locked(
     }
     sync_tree_dirs(&state_dir)?;
 
-    switch(repo, suite, generation)?;
+    switch(repo, suite, &state_name)?;
 
     // After the switch: the old state and pruned pool files go.
     if let Some(old) = &current {
@@ -457,10 +458,10 @@ fn recover(
     if let Ok(list) = fs::read_dir(&states_dir) {
         for entry in list {
             let entry = entry.map_err(RepoError::io("list", &states_dir))?;
+            // Best effort: a stale state is never served, and a gpg orphaned by a killed
+            // publish may still be writing into it; what stays is removed next time.
             if Some(entry.path()) != current.map(|c| c.dir.clone()) {
-                let path = entry.path();
-                fs::remove_dir_all(&path)
-                    .map_err(RepoError::io("remove the unfinished state", &path))?;
+                let _ = fs::remove_dir_all(entry.path());
             }
         }
     }
@@ -563,10 +564,10 @@ fn copy_into_pool(src: &Path, dest: &Path, sha256: &str) -> Result<(), RepoError
 }
 
 /// The one atomic step: a new symlink renamed over `dists/<suite>`.
-fn switch(repo: &Path, suite: &str, generation: u64) -> Result<(), RepoError> {
+fn switch(repo: &Path, suite: &str, state_name: &str) -> Result<(), RepoError> {
     let tmp = layout::new_link_path(repo, suite);
     remove_if_present(&tmp)?;
-    std::os::unix::fs::symlink(layout::state_target(suite, generation), &tmp)
+    std::os::unix::fs::symlink(layout::state_target(suite, state_name), &tmp)
         .map_err(RepoError::io("create the link", &tmp))?;
     let link = layout::suite_link(repo, suite);
     fs::rename(&tmp, &link).map_err(RepoError::io("switch", &link))?;

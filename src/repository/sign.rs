@@ -75,6 +75,15 @@ fn secret_fingerprints(colons: &str) -> Vec<String> {
     out
 }
 
+/// Every primary secret key in a home; a gpg failure is an error, not an empty list.
+fn all_secret(home: Option<&Path>) -> Result<Vec<String>, RepoError> {
+    let mut cmd = gpg(home);
+    cmd.args(["--with-colons", "--list-secret-keys"]);
+    let out = run(cmd, "list the secret keys")?;
+    Ok(secret_fingerprints(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Secret keys matching what a user typed (id, fingerprint, name); gpg fails when none does.
 fn find_secret(home: Option<&Path>, id: &str) -> Vec<String> {
     let mut cmd = gpg(home);
     cmd.args(["--with-colons", "--list-secret-keys", "--", id]);
@@ -92,7 +101,10 @@ pub fn check_key(key: &str) -> Result<KeyChoice, RepoError> {
     };
     let path = Path::new(key);
     if path.is_file() {
-        let mut cmd = gpg(None);
+        // An empty throw-away home: reading a file must not create or touch the user's.
+        let scratch = tempfile::tempdir()
+            .map_err(|e| not_found(format!("cannot make a scratch gpg home: {e}")))?;
+        let mut cmd = gpg(Some(scratch.path()));
         cmd.args(["--with-colons", "--show-keys", "--"]).arg(path);
         let output = cmd
             .output()
@@ -185,7 +197,7 @@ pub fn prepare(
             signer
         }
         (_, Some(signer)) => {
-            if find_secret(signer.home.as_deref(), &signer.fingerprint).is_empty() {
+            if !all_secret(signer.home.as_deref())?.contains(&signer.fingerprint) {
                 let place = match &signer.home {
                     Some(h) => h.display().to_string(),
                     None => "the default gpg home ($GNUPGHOME or ~/.gnupg)".into(),
