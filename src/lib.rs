@@ -8,6 +8,7 @@
 //! - [`repository`]: publishing into a signed, atomic apt repository;
 //! - [`serve`]: serving that repository to the nodes.
 
+pub mod build;
 pub mod catalog;
 pub mod cli;
 pub mod cluster;

@@ -1,5 +1,25 @@
-//! `kubedeb check`.
+//! `kubedeb check`: validate the settings and show what each package will contain.
 
-pub fn run(_args: &crate::cli::ClusterArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`kubedeb check` is not available in this build yet")
+use crate::cli::ClusterArgs;
+use crate::config::Config;
+
+/// The cache folder `kubedeb fetch` uses by default; `check` shows paths inside it.
+const DEFAULT_CACHE: &str = "cache";
+
+pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
+    let (config, catalog) =
+        Config::load_with_catalog(&args.config, args.master_ip, args.catalog.as_deref())?;
+    let v = config.validate()?;
+    println!("settings are valid");
+    println!("  master {}, service range {} (kubernetes service {}), flannel network {} ({} subnets of /{})", v.master_ip, v.service_range, v.first_service_ip, v.flannel_network, v.flannel_subnets, v.flannel_subnet_len);
+    println!(
+        "  versions: kubernetes {}, flannel {}, etcd {}",
+        config.versions.kubernetes, config.versions.flannel, config.versions.etcd
+    );
+    println!();
+    let binaries =
+        crate::build::expected_binaries(std::path::Path::new(DEFAULT_CACHE), &config, &catalog)?;
+    let specs = crate::build::specs(&config, &catalog, &binaries, None)?;
+    print!("{}", crate::cluster::describe(&specs));
+    Ok(())
 }

@@ -11,6 +11,20 @@ pub fn run(args: &FetchArgs) -> anyhow::Result<()> {
         cluster.master_ip,
         cluster.catalog.as_deref(),
     )?;
+    let opts = FetchOptions {
+        mirrors: mirrors(args, &config)?,
+        from: args.from.clone(),
+        cache: args.cache.clone(),
+    };
+    let binaries = fetch(&config, &catalog, &opts)?;
+    for (name, path) in binaries.iter() {
+        println!("{name}\t{}", path.display());
+    }
+    Ok(())
+}
+
+/// Mirrors given on the command line first, then those of the config file.
+pub fn mirrors(args: &FetchArgs, config: &Config) -> anyhow::Result<Vec<String>> {
     // Mirrors given on the command line come first, then those of the config file.
     let mut mirrors = args.mirrors.clone();
     for mirror in &config.fetch.mirrors {
@@ -27,14 +41,5 @@ pub fn run(args: &FetchArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let opts = FetchOptions {
-        mirrors,
-        from: args.from.clone(),
-        cache: args.cache.clone(),
-    };
-    let binaries = fetch(&config, &catalog, &opts)?;
-    for (name, path) in binaries.iter() {
-        println!("{name}\t{}", path.display());
-    }
-    Ok(())
+    Ok(mirrors)
 }

@@ -1,5 +1,32 @@
-//! `kubedeb up`.
+//! `kubedeb up`: fetch, build and publish in one command.
 
-pub fn run(_args: &crate::cli::UpArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`kubedeb up` is not available in this build yet")
+use crate::cli::UpArgs;
+use crate::config::Config;
+use crate::fetch::{fetch, FetchOptions};
+
+pub fn run(args: &UpArgs) -> anyhow::Result<()> {
+    let cluster = &args.fetch.cluster;
+    let (config, catalog) = Config::load_with_catalog(
+        &cluster.config,
+        cluster.master_ip,
+        cluster.catalog.as_deref(),
+    )?;
+    let opts = FetchOptions {
+        mirrors: super::fetch::mirrors(&args.fetch, &config)?,
+        from: args.fetch.from.clone(),
+        cache: args.fetch.cache.clone(),
+    };
+    let binaries = fetch(&config, &catalog, &opts)?;
+    let debs = crate::build::build(
+        &config,
+        &catalog,
+        &binaries,
+        args.templates.as_deref(),
+        &args.dist,
+        &super::build::options(&args.deb),
+    )?;
+    for deb in &debs {
+        println!("built      {}", deb.display());
+    }
+    super::publish::publish(&args.repo, &debs)
 }
