@@ -53,9 +53,9 @@ impl<W: Write> Encoder<W> {
     pub fn new(opts: &BuildOptions, inner: W) -> Result<Self, DebError> {
         let level = level(opts)?;
         let threads = threads(opts);
-        let setup = |source: io::Error| DebError::Compressor {
+        let setup = |cause: io::Error| DebError::Compressor {
             compression: opts.compression,
-            source,
+            cause,
         };
         Ok(match opts.compression {
             Compression::Xz => {

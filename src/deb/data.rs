@@ -32,10 +32,10 @@ pub fn write_data_tar<W: Write>(
     out: W,
     deb: &Path,
 ) -> Result<(W, DataSummary), DebError> {
-    let write_err = |source: io::Error| DebError::Write {
+    let write_err = |cause: io::Error| DebError::Write {
         deb: deb.to_path_buf(),
         member: "data.tar",
-        source,
+        cause,
     };
     let mut tar = TarWriter::new(out);
     let mut summary = DataSummary {
@@ -79,10 +79,10 @@ fn stream_file<W: Write>(
     clamp: u64,
     deb: &Path,
 ) -> Result<([u8; 16], u64), DebError> {
-    let read_err = |source: io::Error| DebError::ReadSource {
+    let read_err = |cause: io::Error| DebError::ReadSource {
         entry: entry.install_path(),
         source_path: source_path.to_path_buf(),
-        source,
+        cause,
     };
     let file = File::open(source_path).map_err(read_err)?;
     let meta = file.metadata().map_err(read_err)?;
@@ -106,10 +106,10 @@ fn stream_file<W: Write>(
     if let Some(e) = reader.error.take() {
         return Err(read_err(e));
     }
-    let copied = copied.map_err(|source| DebError::Write {
+    let copied = copied.map_err(|cause| DebError::Write {
         deb: deb.to_path_buf(),
         member: "data.tar",
-        source,
+        cause,
     })?;
     let now = reader.inner.metadata().map_err(read_err)?.len();
     if copied != size || now != size {

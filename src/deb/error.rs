@@ -1,4 +1,7 @@
 //! Errors of the .deb writer, each naming the object, what failed and what to do next.
+//!
+//! I/O causes are part of the message (field `cause`, not a `#[source]`), so printing the
+//! chain with `{:#}` does not repeat them.
 
 use std::io;
 use std::path::PathBuf;
@@ -44,12 +47,11 @@ pub enum DebError {
         max: u32,
     },
 
-    #[error("cannot read {source_path} for package entry {entry}: {source}; check that the file exists and is readable")]
+    #[error("cannot read {source_path} for package entry {entry}: {cause}; check that the file exists and is readable")]
     ReadSource {
         entry: String,
         source_path: PathBuf,
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
 
     #[error(
@@ -65,25 +67,19 @@ pub enum DebError {
         actual: u64,
     },
 
-    #[error("output folder {dir} is not a usable directory: {source}; create it or pass another output folder")]
-    OutputDir {
-        dir: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error("output folder {dir} is not a usable directory: {cause}; create it or pass another output folder")]
+    OutputDir { dir: PathBuf, cause: io::Error },
 
-    #[error("cannot set up the {compression:?} compressor: {source}; try another compression or fewer threads")]
+    #[error("cannot set up the {compression:?} compressor: {cause}; try another compression or fewer threads")]
     Compressor {
         compression: Compression,
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
 
-    #[error("cannot write {member} of {deb}: {source}; check free space and permissions in the output folder")]
+    #[error("cannot write {member} of {deb}: {cause}; check free space and permissions in the output folder")]
     Write {
         deb: PathBuf,
         member: &'static str,
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
 }

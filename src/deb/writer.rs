@@ -33,9 +33,9 @@ pub fn write_deb(
     let clamp = opts.source_date_epoch.unwrap_or_else(now);
 
     // An unnamed temporary file: whatever happens, it never shows up in out_dir.
-    let data_file = tempfile::tempfile_in(out_dir).map_err(|source| DebError::OutputDir {
+    let data_file = tempfile::tempfile_in(out_dir).map_err(|cause| DebError::OutputDir {
         dir: out_dir.to_path_buf(),
-        source,
+        cause,
     })?;
     let (data_file, summary) = data_member(&plan, opts, clamp, data_file, &deb)?;
     let control_member = control_member(spec, &plan, &summary, opts, clamp, &deb)?;
@@ -57,14 +57,14 @@ fn now() -> u64 {
 }
 
 fn check_out_dir(out_dir: &Path) -> Result<(), DebError> {
-    let meta = fs::metadata(out_dir).map_err(|source| DebError::OutputDir {
+    let meta = fs::metadata(out_dir).map_err(|cause| DebError::OutputDir {
         dir: out_dir.to_path_buf(),
-        source,
+        cause,
     })?;
     if !meta.is_dir() {
         return Err(DebError::OutputDir {
             dir: out_dir.to_path_buf(),
-            source: io::Error::other("not a directory"),
+            cause: io::Error::other("not a directory"),
         });
     }
     Ok(())
@@ -79,10 +79,10 @@ fn data_member(
     file: File,
     deb: &Path,
 ) -> Result<(File, DataSummary), DebError> {
-    let write_err = |source: io::Error| DebError::Write {
+    let write_err = |cause: io::Error| DebError::Write {
         deb: deb.to_path_buf(),
         member: "data.tar",
-        source,
+        cause,
     };
     let encoder = Encoder::new(opts, BufWriter::with_capacity(1 << 20, file))?;
     let (encoder, summary) = data::write_data_tar(plan, clamp, encoder, deb)?;
@@ -135,10 +135,10 @@ fn control_member(
         }
         tar.finish()?.finish()
     };
-    write().map_err(|source| DebError::Write {
+    write().map_err(|cause| DebError::Write {
         deb: deb.to_path_buf(),
         member: "control.tar",
-        source,
+        cause,
     })
 }
 
@@ -159,15 +159,15 @@ fn assemble(
         .prefix(&format!(".{file_name}."))
         .suffix(".tmp")
         .tempfile_in(out_dir)
-        .map_err(|source| DebError::OutputDir {
+        .map_err(|cause| DebError::OutputDir {
             dir: out_dir.to_path_buf(),
-            source,
+            cause,
         })?;
     let write_err = |member: &'static str| {
-        move |source: io::Error| DebError::Write {
+        move |cause: io::Error| DebError::Write {
             deb: deb.to_path_buf(),
             member,
-            source,
+            cause,
         }
     };
 
