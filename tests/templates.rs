@@ -785,3 +785,93 @@ fn maintainer_scripts_use_the_debhelper_way() {
         }
     }
 }
+
+/// Runs `script` with `sh` in a new network namespace (its own loopback) next to a real
+/// etcd 3.4 serving the v2 API on 127.0.0.1:4001; returns the script's output.
+fn with_etcd(script: &str, env: &[(&str, &str)]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!(
+        "set -e\nip link set lo up\n\
+         etcd --name infra --data-dir '{data}' --listen-client-urls http://127.0.0.1:4001 \
+         --advertise-client-urls http://127.0.0.1:4001 --listen-peer-urls http://127.0.0.1:2380 \
+         --initial-advertise-peer-urls http://127.0.0.1:2380 --initial-cluster infra=http://127.0.0.1:2380 \
+         --enable-v2=true >'{log}' 2>&1 &\n\
+         etcd_pid=$!\ntrap 'kill $etcd_pid; wait $etcd_pid || true' EXIT\n{script}\n",
+        data = dir.path().join("data").display(),
+        log = dir.path().join("etcd.log").display(),
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--net", "sh", "-c", &body]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run(
+        &mut cmd,
+        "unshare is in util-linux; etcd and etcdctl 3.4: apt-get install etcd-server etcd-client",
+    )
+}
+
+#[test]
+fn flannel_network_registers_once_and_keeps_an_existing_config() {
+    for (config, v3, env) in [
+        (other_config(), true, vec![]),
+        // etcdctl 2.2.1's --peers, spoken by Debian's etcdctl 3.4 in its v2 mode.
+        (default_config(), false, vec![("ETCDCTL_API", "2")]),
+    ] {
+        let specs = build(&config, v3);
+        let dir = tempfile::tempdir().unwrap();
+        let register = dir.path().join("flannel-network");
+        std::fs::write(&register, file(&specs, "/usr/lib/kubedeb/flannel-network")).unwrap();
+        let expected = flannel_json(&specs);
+        let out = with_etcd(
+            &format!(
+                "sh '{r}' 20\n\
+                 ETCDCTL_API=2 etcdctl --endpoints http://127.0.0.1:4001 get /coreos.com/network/config\n\
+                 ETCDCTL_API=2 etcdctl --endpoints http://127.0.0.1:4001 set /coreos.com/network/config '{{\"Network\":\"10.1.0.0/16\"}}' >/dev/null\n\
+                 sh '{r}' 2\n\
+                 ETCDCTL_API=2 etcdctl --endpoints http://127.0.0.1:4001 get /coreos.com/network/config",
+                r = register.display()
+            ),
+            &env.iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>(),
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert!(
+            lines[0].starts_with("flannel-network: registered /coreos.com/network/config"),
+            "{stdout}"
+        );
+        let stored: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+        assert_eq!(stored, expected, "{stdout}");
+        // The second run found a config and kept it: create-only.
+        assert_eq!(lines[2..], [r#"{"Network":"10.1.0.0/16"}"#], "{stdout}");
+    }
+}
+
+#[test]
+fn flannel_network_gives_up_with_a_clear_message_without_etcd() {
+    let specs = build(&other_config(), true);
+    let dir = tempfile::tempdir().unwrap();
+    let register = dir.path().join("flannel-network");
+    std::fs::write(&register, file(&specs, "/usr/lib/kubedeb/flannel-network")).unwrap();
+    let out = run(
+        Command::new("unshare")
+            .args(["--net", "sh"])
+            .arg(&register)
+            .arg("2"),
+        "unshare is in util-linux",
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "could not write /coreos.com/network/config to etcd at 127.0.0.1:4001 after 2 tries"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("systemctl status etcd"), "{err}");
+}
