@@ -161,11 +161,15 @@ impl DebSpec {
         )
         .unwrap();
         if self.filler > 0 {
-            let mut bytes = Vec::with_capacity(self.filler);
-            let mut block = Sha256::digest(self.marker.as_bytes()).to_vec();
+            // xorshift64: incompressible enough, and fast even in a debug build.
+            let seed = Sha256::digest(format!("{}{}", self.package, self.marker).as_bytes());
+            let mut x = u64::from_le_bytes(seed[..8].try_into().unwrap()) | 1;
+            let mut bytes = Vec::with_capacity(self.filler + 8);
             while bytes.len() < self.filler {
-                block = Sha256::digest(&block).to_vec();
-                bytes.extend_from_slice(&block);
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                bytes.extend_from_slice(&x.to_le_bytes());
             }
             bytes.truncate(self.filler);
             fs::write(doc.join("filler"), bytes).unwrap();
@@ -358,7 +362,7 @@ pub fn bookworm_tarball() -> PathBuf {
         let partial = dir.join("kubedeb-bookworm-apt.tar.partial");
         run_ok(
             Command::new("mmdebstrap")
-                .args(["--quiet", "--variant=apt", "bookworm"])
+                .args(["--quiet", "--variant=apt", "--format=tar", "bookworm"])
                 .arg(&partial)
                 .arg("http://deb.debian.org/debian"),
         );
