@@ -65,6 +65,7 @@ fn peak_memory_stays_far_below_payload_size() {
         level: Some(1),
         threads: 0,
         source_date_epoch: Some(1_451_606_400),
+        block_cache: None,
     };
     let before = vm_hwm_kib();
     let out = tempfile::tempdir().unwrap();

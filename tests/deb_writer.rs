@@ -20,6 +20,7 @@ fn opts(compression: Compression, source_date_epoch: Option<u64>) -> BuildOption
         level: None,
         threads: 0,
         source_date_epoch,
+        block_cache: None,
     }
 }
 

@@ -133,7 +133,7 @@ mod tests {
                 compression,
                 level: Some(1),
                 threads: 1,
-                source_date_epoch: None,
+                ..Default::default()
             };
             let one = compress(&opts, &data);
             opts.threads = 4;

@@ -13,6 +13,22 @@ use super::model::Source;
 use super::tar::TarWriter;
 use super::tree::{Node, Planned};
 
+/// Where data.tar goes: any writer, told where each regular file's content begins.
+pub trait DataSink: Write {
+    /// The next `len` bytes written are one file's content and its tar padding.
+    fn begin_file(&mut self, _len: u64) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl DataSink for Vec<u8> {}
+impl<W: Write> DataSink for super::compress::Encoder<W> {}
+impl<S: DataSink + ?Sized> DataSink for &mut S {
+    fn begin_file(&mut self, len: u64) -> io::Result<()> {
+        (**self).begin_file(len)
+    }
+}
+
 /// What the control archive needs to know about the data archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataSummary {
@@ -26,17 +42,13 @@ pub struct DataSummary {
 /// Writes the uncompressed data.tar for `plan` to `out`. `clamp` is the latest mtime any
 /// entry may have (SOURCE_DATE_EPOCH or now); generated entries get exactly that.
 /// `deb` only names the package in errors.
-pub fn write_data_tar<W: Write>(
+pub fn write_data_tar<W: DataSink>(
     plan: &[Planned],
     clamp: u64,
     out: W,
     deb: &Path,
 ) -> Result<(W, DataSummary), DebError> {
-    let write_err = |cause: io::Error| DebError::Write {
-        deb: deb.to_path_buf(),
-        member: "data.tar",
-        cause,
-    };
+    let write_err = |cause: io::Error| DebError::from_write(deb, "data.tar", cause);
     let mut tar = TarWriter::new(out);
     let mut summary = DataSummary {
         md5sums: Vec::new(),
@@ -55,8 +67,11 @@ pub fn write_data_tar<W: Write>(
             }
             Node::File(Source::Bytes(bytes)) => {
                 let mut reader = HashingReader::new(&bytes[..]);
-                tar.file(&name, entry.mode, clamp, bytes.len() as u64, &mut reader)
-                    .map_err(write_err)?;
+                let len = bytes.len() as u64;
+                tar.file_with(&name, entry.mode, clamp, len, &mut reader, |w, padded| {
+                    w.begin_file(padded)
+                })
+                .map_err(write_err)?;
                 summary.md5sums.push((entry.rel.clone(), reader.digest()));
                 summary.installed_size_kib += kib(bytes.len() as u64);
             }
@@ -71,7 +86,7 @@ pub fn write_data_tar<W: Write>(
     Ok((out, summary))
 }
 
-fn stream_file<W: Write>(
+fn stream_file<W: DataSink>(
     tar: &mut TarWriter<W>,
     entry: &Planned,
     name: &str,
@@ -102,15 +117,13 @@ fn stream_file<W: Write>(
     let mut reader = HashingReader::new(file);
     // A read error surfaces from inside the copy; tell it apart from a write error by
     // remembering it in the reader.
-    let copied = tar.file(name, entry.mode, mtime, size, &mut reader);
+    let copied = tar.file_with(name, entry.mode, mtime, size, &mut reader, |w, padded| {
+        w.begin_file(padded)
+    });
     if let Some(e) = reader.error.take() {
         return Err(read_err(e));
     }
-    let copied = copied.map_err(|cause| DebError::Write {
-        deb: deb.to_path_buf(),
-        member: "data.tar",
-        cause,
-    })?;
+    let copied = copied.map_err(|cause| DebError::from_write(deb, "data.tar", cause))?;
     let now = reader.inner.metadata().map_err(read_err)?.len();
     if copied != size || now != size {
         return Err(DebError::SourceChanged {

@@ -76,10 +76,33 @@ pub enum DebError {
         cause: io::Error,
     },
 
+    #[error("cannot {action} block cache entry {path}: {cause}; check free space and permissions there, or build with --block-cache none")]
+    BlockCache {
+        path: PathBuf,
+        action: &'static str,
+        cause: io::Error,
+    },
+
     #[error("cannot write {member} of {deb}: {cause}; check free space and permissions in the output folder")]
     Write {
         deb: PathBuf,
         member: &'static str,
         cause: io::Error,
     },
+}
+
+impl DebError {
+    /// A write error of `member`, unless the writer failed because of a [`DebError`] of its
+    /// own (a block cache problem), which is returned as it is.
+    pub fn from_write(deb: &std::path::Path, member: &'static str, cause: io::Error) -> DebError {
+        if cause.get_ref().is_some_and(|e| e.is::<DebError>()) {
+            let inner = cause.into_inner().expect("checked above");
+            return *inner.downcast::<DebError>().expect("checked above");
+        }
+        DebError::Write {
+            deb: deb.to_path_buf(),
+            member,
+            cause,
+        }
+    }
 }

@@ -156,6 +156,9 @@ pub struct BuildOptions {
     pub threads: u32,
     /// Clamp every mtime to this (from `SOURCE_DATE_EPOCH`); None uses the current time.
     pub source_date_epoch: Option<u64>,
+    /// Keep the compressed blocks of large files here and reuse them when the same bytes
+    /// are packed again (xz and gzip; zstd always compresses everything). None: no cache.
+    pub block_cache: Option<PathBuf>,
 }
 
 impl Default for BuildOptions {
@@ -165,6 +168,7 @@ impl Default for BuildOptions {
             level: None,
             threads: 0,
             source_date_epoch: None,
+            block_cache: None,
         }
     }
 }

@@ -38,8 +38,23 @@ impl<W: Write> TarWriter<W> {
         size: u64,
         data: &mut dyn Read,
     ) -> io::Result<u64> {
+        self.file_with(name, mode, mtime, size, data, |_, _| Ok(()))
+    }
+
+    /// [`TarWriter::file`], calling `before_content` with the inner writer and the length of
+    /// the content plus its padding once the header is written.
+    pub fn file_with(
+        &mut self,
+        name: &str,
+        mode: u32,
+        mtime: u64,
+        size: u64,
+        data: &mut dyn Read,
+        before_content: impl FnOnce(&mut W, u64) -> io::Result<()>,
+    ) -> io::Result<u64> {
         let header = self.header(name, None, tar::EntryType::Regular, mode, size, mtime)?;
         self.inner.write_all(header.as_bytes())?;
+        before_content(&mut self.inner, size.next_multiple_of(BLOCK as u64))?;
         let mut buf = vec![0u8; COPY_BUF];
         let mut copied = 0u64;
         while copied < size {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::ar;
+use super::blocks::{BlockWriter, BuildReport, Codec};
 use super::compress::{self, Encoder};
 use super::control;
 use super::data::{self, DataSummary};
@@ -24,6 +25,15 @@ pub fn write_deb(
     opts: &BuildOptions,
     out_dir: &Path,
 ) -> Result<PathBuf, DebError> {
+    write_deb_with_report(spec, opts, out_dir).map(|(deb, _)| deb)
+}
+
+/// [`write_deb`], also telling how many compressed blocks came from the block cache.
+pub fn write_deb_with_report(
+    spec: &PackageSpec,
+    opts: &BuildOptions,
+    out_dir: &Path,
+) -> Result<(PathBuf, BuildReport), DebError> {
     control::validate(&spec.control)?;
     control::validate_scripts(&spec.scripts)?;
     compress::level(opts)?;
@@ -37,7 +47,7 @@ pub fn write_deb(
         dir: out_dir.to_path_buf(),
         cause,
     })?;
-    let (data_file, summary) = data_member(&plan, opts, clamp, data_file, &deb)?;
+    let (data_file, summary, report) = data_member(&plan, opts, clamp, data_file, &deb)?;
     let control_member = control_member(spec, &plan, &summary, opts, clamp, &deb)?;
     let ext = opts.compression.extension();
     assemble(
@@ -47,7 +57,7 @@ pub fn write_deb(
         (&format!("control.tar.{ext}"), &control_member),
         (&format!("data.tar.{ext}"), data_file),
     )?;
-    Ok(deb)
+    Ok((deb, report))
 }
 
 fn now() -> u64 {
@@ -70,27 +80,31 @@ fn check_out_dir(out_dir: &Path) -> Result<(), DebError> {
     Ok(())
 }
 
-/// Compresses data.tar into `file` as it is produced; the tar and compression steps stay
-/// separate so that cached compressed blocks can later be spliced in.
+/// Compresses data.tar into `file` as it is produced: as independent blocks that the block
+/// cache can supply (xz, gzip), or as one zstd frame.
 fn data_member(
     plan: &[Planned],
     opts: &BuildOptions,
     clamp: u64,
     file: File,
     deb: &Path,
-) -> Result<(File, DataSummary), DebError> {
-    let write_err = |cause: io::Error| DebError::Write {
-        deb: deb.to_path_buf(),
-        member: "data.tar",
-        cause,
-    };
+) -> Result<(File, DataSummary, BuildReport), DebError> {
+    let write_err = |cause: io::Error| DebError::from_write(deb, "data.tar", cause);
+    let threads = compress::threads(opts);
+    if let Some(codec) = Codec::for_options(opts)? {
+        let cache = opts.block_cache.as_deref();
+        let mut blocks = BlockWriter::new(codec, cache, threads, file, deb)?;
+        let (_, summary) = data::write_data_tar(plan, clamp, &mut blocks, deb)?;
+        let (file, report) = blocks.finish()?;
+        return Ok((file, summary, report));
+    }
     let encoder = Encoder::new(opts, BufWriter::with_capacity(1 << 20, file))?;
     let (encoder, summary) = data::write_data_tar(plan, clamp, encoder, deb)?;
     let buffered = encoder.finish().map_err(write_err)?;
     let file = buffered
         .into_inner()
         .map_err(|e| write_err(e.into_error()))?;
-    Ok((file, summary))
+    Ok((file, summary, BuildReport::default()))
 }
 
 /// control.tar is a few KiB, so it is built and compressed in memory.
