@@ -268,11 +268,16 @@ fn build_one(
                 package: name.clone(),
                 name: binary.clone(),
             })?;
-        dynamic |= is_dynamic(path).map_err(|source| ClusterError::ReadBinary {
-            package: name.clone(),
-            path: path.clone(),
-            source,
-        })?;
+        // Before `kubedeb fetch` (as in `kubedeb check`) the binary is not there yet: the libc6
+        // dependency is then decided when the package is built from the real file.
+        dynamic |= match is_dynamic(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            other => other.map_err(|source| ClusterError::ReadBinary {
+                package: name.clone(),
+                path: path.clone(),
+                source,
+            })?,
+        };
         entries.push(Entry::file(
             format!("/usr/bin/{binary}"),
             0o755,

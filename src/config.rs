@@ -166,7 +166,7 @@ impl Default for PackageSettings {
     fn default() -> Self {
         PackageSettings {
             revision: 1,
-            maintainer: "kubedeb <kubedeb@localhost>".into(),
+            maintainer: "kubedeb <kubedeb@kubedeb.invalid>".into(),
         }
     }
 }

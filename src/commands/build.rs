@@ -27,11 +27,18 @@ pub fn run(args: &BuildArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// File times in the packages when `SOURCE_DATE_EPOCH` is not set (2024-01-01, the date of the
+/// packages' changelog entry). A fixed time makes every build reproducible, so running
+/// `kubedeb up` again with unchanged settings rebuilds identical files and publishes nothing.
+const DEFAULT_EPOCH: u64 = 1_704_067_200;
+
 /// The writer's options from the command line, with `SOURCE_DATE_EPOCH` from the environment.
 pub fn options(deb: &DebArgs) -> BuildOptions {
+    let from_env = BuildOptions::from_env();
     BuildOptions {
         compression: deb.compression,
         level: deb.level,
-        ..BuildOptions::from_env()
+        source_date_epoch: Some(from_env.source_date_epoch.unwrap_or(DEFAULT_EPOCH)),
+        ..from_env
     }
 }

@@ -3,6 +3,7 @@
 use crate::cli::UpArgs;
 use crate::config::Config;
 use crate::fetch::{fetch, FetchOptions};
+use crate::repository::RepoError;
 
 pub fn run(args: &UpArgs) -> anyhow::Result<()> {
     let cluster = &args.fetch.cluster;
@@ -28,5 +29,14 @@ pub fn run(args: &UpArgs) -> anyhow::Result<()> {
     for deb in &debs {
         println!("built      {}", deb.display());
     }
-    super::publish::publish(&args.repo, &debs)
+    super::publish::publish(&args.repo, &debs).map_err(|err| {
+        match err.downcast_ref::<RepoError>() {
+            Some(RepoError::DuplicateVersion { .. }) => err.context(format!(
+                "the settings changed since revision {} was published: raise package.revision in {} to publish them as an upgrade",
+                config.package.revision,
+                cluster.config.display()
+            )),
+            _ => err,
+        }
+    })
 }
