@@ -100,6 +100,17 @@ pub struct DebArgs {
     /// Compression level (xz 0-9, gzip 1-9, zstd 1-22).
     #[arg(long)]
     pub level: Option<u32>,
+    /// Keep the compressed blocks of large files here and reuse them when a rebuild packs
+    /// the same bytes again (xz and gzip; zstd recompresses everything); `none` turns it off.
+    #[arg(long, value_name = "DIR", default_value = "cache/blocks")]
+    pub block_cache: PathBuf,
+}
+
+impl DebArgs {
+    /// The block cache folder, None after `--block-cache none`.
+    pub fn block_cache_dir(&self) -> Option<PathBuf> {
+        (self.block_cache.as_os_str() != "none").then(|| self.block_cache.clone())
+    }
 }
 
 #[derive(Debug, Args, Clone)]
