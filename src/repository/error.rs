@@ -15,33 +15,13 @@ pub enum RepoError {
         source: std::io::Error,
     },
 
-    #[error(
-        "refusing to publish {deb}: the repository already has {package} {version} ({arch}) with different content \
-         (published SHA256 {published_sha256}, new file SHA256 {new_sha256}); a published file never changes, \
-         so give the new build a new version"
-    )]
-    DuplicateVersion {
-        deb: PathBuf,
-        package: String,
-        version: String,
-        arch: String,
-        published_sha256: String,
-        new_sha256: String,
-    },
+    /// A different file for a package version the repository already publishes.
+    #[error("{0}")]
+    DuplicateVersion(Box<Clash>),
 
-    #[error(
-        "refusing to publish: {first} and {second} are both {package} {version} ({arch}) but differ \
-         (SHA256 {first_sha256} vs {second_sha256}); publish only one of them"
-    )]
-    ConflictingInputs {
-        first: PathBuf,
-        second: PathBuf,
-        package: String,
-        version: String,
-        arch: String,
-        first_sha256: String,
-        second_sha256: String,
-    },
+    /// Two different files for one package version in the same call.
+    #[error("{0}")]
+    ConflictingInputs(Box<Clash>),
 
     #[error(
         "{path} changed while it was being copied into the pool; publish again once it is complete"
@@ -78,6 +58,50 @@ impl RepoError {
             action,
             path,
             source,
+        }
+    }
+}
+
+/// Two different files claiming one package version (boxed: it is the biggest error).
+#[derive(Debug)]
+pub struct Clash {
+    pub package: String,
+    pub version: String,
+    pub arch: String,
+    /// The other file given in the same call; `None` when the clash is with the published one.
+    pub first: Option<PathBuf>,
+    pub first_sha256: String,
+    pub second: PathBuf,
+    pub second_sha256: String,
+}
+
+impl std::fmt::Display for Clash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Clash {
+            package,
+            version,
+            arch,
+            ..
+        } = self;
+        match &self.first {
+            None => write!(
+                f,
+                "refusing to publish {}: the repository already has {package} {version} ({arch}) with \
+                 different content (published SHA256 {}, new file SHA256 {}); a published file never \
+                 changes, so give the new build a new version",
+                self.second.display(),
+                self.first_sha256,
+                self.second_sha256
+            ),
+            Some(first) => write!(
+                f,
+                "refusing to publish: {} and {} are both {package} {version} ({arch}) but differ \
+                 (SHA256 {} vs {}); publish only one of them",
+                first.display(),
+                self.second.display(),
+                self.first_sha256,
+                self.second_sha256
+            ),
         }
     }
 }

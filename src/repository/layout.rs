@@ -110,8 +110,11 @@ pub struct State {
     pub sha256_files: Vec<(String, u64, String)>,
 }
 
+/// What a stanza is published under: (package, version, architecture).
+pub type Key = (String, String, String);
+
 /// The key a stanza is published under.
-pub fn entry_key(p: &Paragraph) -> (String, String, String) {
+pub fn entry_key(p: &Paragraph) -> Key {
     let f = |n: &str| p.get(n).unwrap_or_default().to_string();
     (f("Package"), f("Version"), f("Architecture"))
 }

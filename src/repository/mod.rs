@@ -18,7 +18,7 @@ mod sign;
 mod version;
 
 pub use debfile::{read_control, DebFile};
-pub use error::RepoError;
+pub use error::{Clash, RepoError};
 pub use layout::public_dir;
 pub use publish::{publish, PublishOptions, PublishReport, PublishedPackage};
 pub use version::compare as compare_versions;

@@ -2,9 +2,9 @@
 
 use super::control::{self, Paragraph};
 use super::debfile::{self, DebFile};
-use super::error::RepoError;
+use super::error::{Clash, RepoError};
 use super::index::{self, ReleaseInfo};
-use super::layout::{self, entry_key, State};
+use super::layout::{self, entry_key, Key, State};
 use super::sign::{self, KeyChoice};
 use super::{date, version, KEYRING_NAME};
 use sha2::{Digest, Sha256};
@@ -148,7 +148,7 @@ fn inspect_all(debs: &[PathBuf]) -> Result<Vec<DebFile>, RepoError> {
 
 /// The same file given twice is fine; two different files claiming one version are not.
 fn unique_inputs(debs: Vec<DebFile>) -> Result<Vec<DebFile>, RepoError> {
-    let mut seen: HashMap<(String, String, String), DebFile> = HashMap::new();
+    let mut seen: HashMap<Key, DebFile> = HashMap::new();
     let mut out = Vec::new();
     for deb in debs {
         let key = (
@@ -159,15 +159,15 @@ fn unique_inputs(debs: Vec<DebFile>) -> Result<Vec<DebFile>, RepoError> {
         match seen.get(&key) {
             Some(first) if first.sha256 == deb.sha256 => continue,
             Some(first) => {
-                return Err(RepoError::ConflictingInputs {
-                    first: first.path.clone(),
-                    second: deb.path.clone(),
+                return Err(RepoError::ConflictingInputs(Box::new(Clash {
                     package: deb.package,
                     version: deb.version,
                     arch: deb.architecture,
+                    first: Some(first.path.clone()),
                     first_sha256: first.sha256.clone(),
+                    second: deb.path,
                     second_sha256: deb.sha256,
-                })
+                })))
             }
             None => {
                 seen.insert(key, deb.clone());
@@ -212,7 +212,7 @@ fn publish_locked(
             );
         }
     }
-    let mut entries: BTreeMap<(String, String, String), Paragraph> = current
+    let mut entries: BTreeMap<Key, Paragraph> = current
         .as_ref()
         .map(|c| {
             c.entries
@@ -248,14 +248,15 @@ fn publish_locked(
         };
         match published {
             Some(sha) if sha != deb.sha256 => {
-                return Err(RepoError::DuplicateVersion {
-                    deb: deb.path.clone(),
+                return Err(RepoError::DuplicateVersion(Box::new(Clash {
                     package: deb.package.clone(),
                     version: deb.version.clone(),
                     arch: deb.architecture.clone(),
-                    published_sha256: sha,
-                    new_sha256: deb.sha256.clone(),
-                })
+                    first: None,
+                    first_sha256: sha,
+                    second: deb.path.clone(),
+                    second_sha256: deb.sha256.clone(),
+                })))
             }
             Some(_) if entries.contains_key(&key) => unchanged.push(described(&entries[&key])),
             Some(_) => {
@@ -274,7 +275,7 @@ fn publish_locked(
 
     let mut pruned = Vec::new();
     if let Some(keep) = opts.keep {
-        let mut groups: BTreeMap<(String, String), Vec<(String, String, String)>> = BTreeMap::new();
+        let mut groups: BTreeMap<(String, String), Vec<Key>> = BTreeMap::new();
         for key in entries.keys() {
             groups
                 .entry((key.0.clone(), key.2.clone()))
