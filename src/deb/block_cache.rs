@@ -79,9 +79,11 @@ impl BlockCache {
         let mut file = match File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Lookup::Miss),
-            Err(e) => return Err(cache_err(path, "open")(e)),
+            Err(e) => return Err(cache_err(path, "open the entry")(e)),
         };
-        match check(&mut file, uncompressed, self.pad_to).map_err(cache_err(path, "read"))? {
+        match check(&mut file, uncompressed, self.pad_to)
+            .map_err(cache_err(path, "read the entry"))?
+        {
             Some((record, len)) => Ok(Lookup::Hit(CachedBlock {
                 file,
                 offset: HEAD,
@@ -93,7 +95,7 @@ impl BlockCache {
                 match fs::remove_file(path) {
                     Ok(()) => Ok(Lookup::Corrupt),
                     Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Lookup::Corrupt),
-                    Err(e) => Err(cache_err(path, "remove the damaged")(e)),
+                    Err(e) => Err(cache_err(path, "remove the damaged entry")(e)),
                 }
             }
         }
@@ -137,7 +139,7 @@ impl BlockCache {
                 record,
             })
         };
-        write().map_err(cache_err(path, "write"))
+        write().map_err(cache_err(path, "write the entry"))
     }
 }
 
@@ -267,7 +269,8 @@ mod tests {
         let cache = BlockCache::open(dir.path(), "test".into(), 1).unwrap();
         let path = stored(&cache, b"input");
         let good = fs::read(&path).unwrap();
-        let damage: [&dyn Fn(&mut Vec<u8>); 4] = [
+        type Damage<'a> = &'a dyn Fn(&mut Vec<u8>);
+        let damage: [Damage; 4] = [
             &|b| b[HEAD as usize + 2] ^= 0x20,
             &|b| b.truncate(b.len() - 1),
             &|b| b[0] = b'X',

@@ -76,7 +76,7 @@ pub enum DebError {
         cause: io::Error,
     },
 
-    #[error("cannot {action} block cache entry {path}: {cause}; check free space and permissions there, or build with --block-cache none")]
+    #[error("block cache: cannot {action} {path}: {cause}; check free space and permissions there, or build with --block-cache none")]
     BlockCache {
         path: PathBuf,
         action: &'static str,
