@@ -38,6 +38,7 @@ pub fn options(deb: &DebArgs) -> BuildOptions {
     BuildOptions {
         compression: deb.compression,
         level: deb.level,
+        block_cache: deb.block_cache_dir(),
         source_date_epoch: Some(from_env.source_date_epoch.unwrap_or(DEFAULT_EPOCH)),
         ..from_env
     }
