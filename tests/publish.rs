@@ -749,6 +749,28 @@ fn a_missing_signing_key_is_refused_and_the_repository_is_unchanged() {
             .arg(&deb),
         &["public-only.gpg", "no secret key"],
     );
+    // A key that exists but cannot sign without a passphrase: refused before any write.
+    run_ok(Command::new("gpg").env("GNUPGHOME", &home).args([
+        "--batch",
+        "--pinentry-mode",
+        "loopback",
+        "--passphrase",
+        "secret",
+        "--quick-gen-key",
+        "Locked <locked@example.invalid>",
+        "ed25519",
+        "sign",
+        "never",
+    ]));
+    assert_refused(
+        &repo,
+        publish_cmd(&repo)
+            .env("GNUPGHOME", &home)
+            .arg("--key")
+            .arg("locked@example.invalid")
+            .arg(&deb),
+        &["gpg failed to sign with the key", "No passphrase given"],
+    );
     let _ = Command::new("gpgconf")
         .arg("--homedir")
         .arg(&home)

@@ -211,6 +211,12 @@ pub fn prepare(
         }
         (_, None) => generate(private)?,
     };
+    // Sign a probe now: a key that cannot sign (a passphrase, an expired key) fails before
+    // anything is written to the repository.
+    let mut probe = gpg(signer.home.as_deref());
+    // Empty stdin to stdout: never name an output file here, gpg deletes it when signing fails.
+    probe.args(["--local-user", &signer.fingerprint, "--clearsign"]);
+    run(probe, &format!("sign with the key {}", signer.fingerprint))?;
     let kind = if signer.home.is_some() {
         "repo"
     } else {
