@@ -4,6 +4,8 @@
 //! machine (see tests/common/nspawn.rs). Each check prints one line, `ok - <check>` or
 //! `FAIL - <check>: <detail>`, straight to stderr so it shows without --nocapture.
 
+#[path = "common/fixtures.rs"]
+mod fixtures;
 #[path = "common/nspawn.rs"]
 mod nspawn;
 #[path = "common/standin.rs"]
@@ -380,5 +382,679 @@ fn booted_hosts_run_docker_etcd_and_the_standins() {
         )
         .map(|_| ()),
     );
+    c.finish();
+}
+
+// ------------------------------------------------------------------ the whole flow of issue 4
+
+/// The fixture release tarballs: stand-ins for the Kubernetes and flannel programs, and
+/// Debian's etcd 3.4 (from the machine's etcd-server) as the etcd release, in a user catalog
+/// that pins their hashes.
+fn write_release(dir: &Path) {
+    let bin = standin::build_standins(dir);
+    let read = |p: &Path| std::fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
+    let kube: Vec<(&str, Vec<u8>)> = fixtures::KUBE_BINARIES
+        .iter()
+        .map(|b| (*b, read(&bin.join(b))))
+        .collect();
+    let kubernetes = fixtures::kubernetes_tarball(&kube);
+    let flanneld = read(&bin.join("flanneld"));
+    let mk_docker_opts = read(&bin.join(standin::MK_DOCKER_OPTS));
+    let flannel = fixtures::tar_gz(&[
+        ("flannel-0.5.5/", b"", 0o755),
+        ("flannel-0.5.5/flanneld", &flanneld, 0o755),
+        ("flannel-0.5.5/mk-docker-opts.sh", &mk_docker_opts, 0o755),
+        (
+            "flannel-0.5.5/README.md",
+            b"# flannel (kubedeb test stand-in)\n",
+            0o644,
+        ),
+    ]);
+    let hint = "install etcd-server: its etcd 3.4 is the e2e cluster's etcd";
+    let etcd_bin =
+        std::fs::read("/usr/bin/etcd").unwrap_or_else(|e| panic!("/usr/bin/etcd: {e} ({hint})"));
+    let etcdctl = std::fs::read("/usr/bin/etcdctl")
+        .unwrap_or_else(|e| panic!("/usr/bin/etcdctl: {e} ({hint})"));
+    let etcd = fixtures::tar_gz(&[
+        ("etcd-v3.4.30-linux-amd64/", b"", 0o755),
+        ("etcd-v3.4.30-linux-amd64/etcd", &etcd_bin, 0o755),
+        ("etcd-v3.4.30-linux-amd64/etcdctl", &etcdctl, 0o755),
+    ]);
+    let tarballs = dir.join("tarballs");
+    std::fs::create_dir_all(&tarballs).unwrap();
+    for (name, bytes) in [
+        (fixtures::KUBE_FILE, &kubernetes),
+        (fixtures::FLANNEL_FILE, &flannel),
+        ("etcd-v3.4.30-linux-amd64.tar.gz", &etcd),
+    ] {
+        std::fs::write(tarballs.join(name), bytes).unwrap();
+    }
+    let kube_binaries: String = fixtures::KUBE_BINARIES
+        .iter()
+        .map(|b| {
+            format!("{b} = [\"kubernetes/server/kubernetes-server-linux-amd64.tar.gz\", \"kubernetes/server/bin/{b}\"]\n")
+        })
+        .collect();
+    let catalog = format!(
+        "[kubernetes.\"1.1.4\"]\nfile = \"{}\"\nurl = \"http://upstream.invalid/{0}\"\nsha256 = \"{}\"\n\
+         [kubernetes.\"1.1.4\".binaries]\n{kube_binaries}\n\
+         [flannel.\"0.5.5\"]\nfile = \"{}\"\nurl = \"http://upstream.invalid/{2}\"\nsha256 = \"{}\"\n\
+         [flannel.\"0.5.5\".binaries]\nflanneld = [\"flannel-0.5.5/flanneld\"]\n\n\
+         [etcd.\"3.4.30\"]\nfile = \"etcd-v3.4.30-linux-amd64.tar.gz\"\n\
+         url = \"http://upstream.invalid/etcd-v3.4.30-linux-amd64.tar.gz\"\nsha256 = \"{}\"\napi = \"v3\"\n\
+         [etcd.\"3.4.30\".binaries]\netcd = [\"etcd-v3.4.30-linux-amd64/etcd\"]\n\
+         etcdctl = [\"etcd-v3.4.30-linux-amd64/etcdctl\"]\n",
+        fixtures::KUBE_FILE,
+        fixtures::sha256_hex(&kubernetes),
+        fixtures::FLANNEL_FILE,
+        fixtures::sha256_hex(&flannel),
+        fixtures::sha256_hex(&etcd),
+    );
+    std::fs::write(dir.join("catalog.toml"), catalog).unwrap();
+}
+
+/// One cluster: its project folder (cluster.toml, cache, dist, repo) and the server of its repository.
+struct Cluster {
+    name: &'static str,
+    dir: tempfile::TempDir,
+    master: &'static str,
+    master_ip: std::net::Ipv4Addr,
+    port: u16,
+    server: Option<std::process::Child>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some(mut s) = self.server.take() {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+    }
+}
+
+fn kubedeb(dir: &Path, args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubedeb"))
+        .args(args)
+        .current_dir(dir)
+        .env("GNUPGHOME", dir.join("gnupg-unused"))
+        .output()
+        .map_err(|e| format!("cannot run kubedeb: {e}"))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(format!(
+            "kubedeb {} exited {}: {text}",
+            args.join(" "),
+            out.status
+        ))
+    }
+}
+
+impl Cluster {
+    fn new(
+        name: &'static str,
+        master: &'static str,
+        master_ip: std::net::Ipv4Addr,
+        port: u16,
+    ) -> Cluster {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("kubedeb-e2e-{name}-"))
+            .tempdir()
+            .unwrap();
+        write_release(dir.path());
+        Cluster {
+            name,
+            dir,
+            master,
+            master_ip,
+            port,
+            server: None,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Sets `key = value` in cluster.toml (the line of that key, which `kubedeb init` writes).
+    fn set(&self, key: &str, value: &str) {
+        let file = self.path().join("cluster.toml");
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut found = false;
+        let out: Vec<String> = text
+            .lines()
+            .map(|l| {
+                if l.split('=').next().map(str::trim) == Some(key) && !found {
+                    found = true;
+                    format!("{key} = {value}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        assert!(found, "cluster.toml has no line for {key}");
+        std::fs::write(&file, out.join("\n") + "\n").unwrap();
+    }
+
+    fn up(&self) -> Result<String, String> {
+        kubedeb(
+            self.path(),
+            &["up", "--from", "tarballs", "--catalog", "catalog.toml"],
+        )
+    }
+
+    fn url(&self, lab: &Lab) -> String {
+        format!("http://{}:{}", lab.gateway, self.port)
+    }
+
+    /// `kubedeb serve` on the bridge's address, in the bridge's network namespace.
+    fn serve(&mut self, lab: &Lab) -> Result<(), String> {
+        let log = std::fs::File::create(self.path().join("serve.log")).unwrap();
+        let child = lab
+            .in_bridge_netns(Path::new(env!("CARGO_BIN_EXE_kubedeb")))
+            .args([
+                "serve",
+                "--listen",
+                &format!("{}:{}", lab.gateway, self.port),
+            ])
+            .current_dir(self.path())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot start kubedeb serve: {e}"))?;
+        self.server = Some(child);
+        Ok(())
+    }
+}
+
+/// A `<pre id="...">` block of the index page, as text.
+fn page_block(page: &str, id: &str) -> Option<String> {
+    let start = page.find(&format!("<pre id=\"{id}\">"))? + format!("<pre id=\"{id}\">").len();
+    let end = start + page[start..].find("</pre>")?;
+    Some(
+        page[start..end]
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&#x27;", "'")
+            .replace("&amp;", "&"),
+    )
+}
+
+/// What every installed host must show; `installed` names the packages' roles on each host.
+struct Install {
+    host: &'static str,
+    cluster: usize,
+    blocks: &'static [&'static str],
+    packages: &'static [&'static str],
+}
+
+const INSTALLS: [Install; 3] = [
+    Install {
+        host: "master",
+        cluster: 0,
+        blocks: &["master"],
+        packages: &["k8s-master", "k8s-flannel"],
+    },
+    Install {
+        host: "node1",
+        cluster: 0,
+        blocks: &["minion"],
+        packages: &["k8s-minion", "k8s-flannel"],
+    },
+    Install {
+        host: "both",
+        cluster: 1,
+        blocks: &["master", "minion"],
+        packages: &["k8s-master", "k8s-minion", "k8s-flannel"],
+    },
+];
+
+/// Files that apt, dpkg, Docker and the journal change by themselves are left out.
+const LISTING: &str =
+    "find / -xdev \\( -path /proc -o -path /sys -o -path /dev -o -path /run -o -path /tmp \
+     -o -path /var/tmp -o -path /var/log -o -path /var/cache -o -path /var/lib/apt/lists \
+     -o -path /var/lib/docker -o -path /var/lib/containerd \\) -prune -o -print | sort";
+
+fn units_of(host: &Host, packages: &[&str]) -> Result<Vec<String>, String> {
+    let out = on(
+        host,
+        &format!(
+            "dpkg-query -L {} | grep -E '^/lib/systemd/system/[^/]+\\.service$' | xargs -n1 basename | sort -u",
+            packages.join(" ")
+        ),
+    )?;
+    Ok(out.lines().map(String::from).collect())
+}
+
+/// The command line of a unit's main process, one word per element.
+fn cmdline(host: &Host, unit: &str) -> Result<Vec<String>, String> {
+    let out = on(
+        host,
+        &format!("tr '\\0' '\\n' < /proc/$(systemctl show -p MainPID --value {unit})/cmdline"),
+    )?;
+    Ok(out.lines().map(String::from).collect())
+}
+
+fn fingerprints(host: &Host) -> Result<String, String> {
+    on(
+        host,
+        "for f in ca.crt server.cert kubecfg.crt; do openssl x509 -noout -fingerprint -sha256 -in /srv/kubernetes/$f; done",
+    )
+}
+
+/// The checks of the issue on every host, after an install (first or again).
+fn installed_checks(
+    c: &mut Checks,
+    lab: &Lab,
+    clusters: &[Cluster],
+    pause_image: &str,
+    phase: &str,
+) {
+    for i in &INSTALLS {
+        let host = lab.host(i.host);
+        let cluster = &clusters[i.cluster];
+        let master_ip = cluster.master_ip;
+        let units = units_of(host, i.packages).unwrap_or_default();
+        let state = on(
+            host,
+            &format!(
+                "for u in {}; do printf '%s %s\\n' $u $(systemctl is-active $u); done",
+                units.join(" ")
+            ),
+        )
+        .unwrap_or_default();
+        let failed = on(host, "systemctl --failed --no-legend --plain").unwrap_or_default();
+        c.check(
+            &format!(
+                "{phase} {}: every unit of {} is active, none failed",
+                i.host,
+                i.packages.join(", ")
+            ),
+            ensure(
+                !units.is_empty()
+                    && state.lines().all(|l| l.ends_with(" active"))
+                    && failed.trim().is_empty(),
+                || format!("{state}failed: {failed}"),
+            ),
+        );
+        let lease = on(host, "cat /run/flannel/subnet.env").unwrap_or_default();
+        let subnet = env_value(&lease, "FLANNEL_SUBNET").unwrap_or_default();
+        c.check(
+            &format!(
+                "{phase} {}: a container runs on docker0 inside its lease with the flannel MTU",
+                i.host
+            ),
+            docker_container_on_bridge(host).and_then(|(ip, (addr, mtu))| {
+                let want_mtu: u32 = env_value(&lease, "FLANNEL_MTU")
+                    .and_then(|m| m.parse().ok())
+                    .unwrap_or(0);
+                ensure(
+                    addr == subnet && mtu == want_mtu && inside(&format!("{ip}/32"), &subnet),
+                    || format!("docker0 {addr} mtu {mtu}, container {ip}, subnet.env {lease:?}"),
+                )
+            }),
+        );
+        if i.packages.contains(&"k8s-minion") {
+            let words = cmdline(host, "kubelet").unwrap_or_default();
+            let wants = [
+                format!("--api-servers=http://{master_ip}:8080"),
+                format!("--hostname-override={}", host.ip),
+                format!("--pod-infra-container-image={pause_image}"),
+            ];
+            c.check(
+                &format!("{phase} {}: kubelet's command line names the master, this host and the pause image", i.host),
+                ensure(wants.iter().all(|w| words.contains(w)), || format!("{words:?}")),
+            );
+            for unit in ["kubelet", "kube-proxy"] {
+                c.check(
+                    &format!("{phase} {}: {unit} reaches the master's /healthz over the bridge", i.host),
+                    eventually(
+                        host,
+                        30,
+                        &format!("grep -x 'ok http://{master_ip}:8080/healthz' /run/standin/{unit}.healthz"),
+                    )
+                    .map(|_| ()),
+                );
+            }
+        }
+        if i.packages.contains(&"k8s-master") {
+            master_checks(c, host, cluster, phase);
+        }
+    }
+}
+
+fn master_checks(c: &mut Checks, host: &Host, cluster: &Cluster, phase: &str) {
+    let name = host.name.as_str();
+    let ip = cluster.master_ip;
+    let flannel_hosts = INSTALLS
+        .iter()
+        .filter(|i| clusters_of(i) == cluster.name)
+        .count();
+    let etcdctl = "ETCDCTL_API=2 etcdctl --endpoints http://127.0.0.1:4001";
+    c.check(
+        &format!("{phase} {name}: etcd holds the configured flannel network"),
+        on(host, &format!("{etcdctl} get /coreos.com/network/config")).and_then(|cfg| {
+            let v: serde_json::Value =
+                serde_json::from_str(&cfg).map_err(|e| format!("{cfg}: {e}"))?;
+            ensure(
+                v["Network"] == "172.16.0.0/16" && v["Backend"]["Type"] == "vxlan",
+                || cfg.clone(),
+            )
+        }),
+    );
+    c.check(
+        &format!("{phase} {name}: etcd holds one subnet lease per flannel host ({flannel_hosts})"),
+        eventually(
+            host,
+            30,
+            &format!(
+                "test $({etcdctl} ls /coreos.com/network/subnets | wc -l) -eq {flannel_hosts}"
+            ),
+        )
+        .map(|_| ()),
+    );
+    c.check(
+        &format!("{phase} {name}: openssl verifies the server certificate against the CA"),
+        on(
+            host,
+            "openssl verify -CAfile /srv/kubernetes/ca.crt /srv/kubernetes/server.cert",
+        )
+        .map(|_| ()),
+    );
+    let want_sans = format!(
+        "IP Address:{ip}, IP Address:192.168.3.1, DNS:kubernetes, DNS:kubernetes.default, \
+         DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.cluster.local"
+    );
+    c.check(
+        &format!("{phase} {name}: the server certificate's SANs are exactly the configured ones"),
+        on(
+            host,
+            "openssl x509 -noout -ext subjectAltName -in /srv/kubernetes/server.cert | tail -n +2",
+        )
+        .and_then(|got| {
+            let mut got: Vec<&str> = got.trim().split(", ").collect();
+            let mut want: Vec<&str> = want_sans.split(", ").collect();
+            got.sort_unstable();
+            want.sort_unstable();
+            ensure(got == want, || format!("SANs {got:?}, want {want:?}"))
+        }),
+    );
+    c.check(
+        &format!("{phase} {name}: private keys and certificates have the documented owners and modes"),
+        on(host, "cd /srv/kubernetes && stat -c '%n %a %U:%G' ca.key server.key kubecfg.key ca.crt server.cert kubecfg.crt")
+            .and_then(|got| {
+                let want = "ca.key 600 root:root\nserver.key 640 root:kube-cert\nkubecfg.key 640 root:kube-cert\n\
+                            ca.crt 644 root:kube-cert\nserver.cert 644 root:kube-cert\nkubecfg.crt 644 root:kube-cert\n";
+                ensure(got == want, || got.clone())
+            }),
+    );
+    c.check(
+        &format!("{phase} {name}: the apiserver answers /healthz on the insecure port and over TLS with this CA"),
+        eventually(
+            host,
+            30,
+            &format!(
+                "test \"$(curl -fsS http://{ip}:8080/healthz)\" = ok && \
+                 test \"$(curl -fsS --cacert /srv/kubernetes/ca.crt https://{ip}:6443/healthz)\" = ok"
+            ),
+        )
+        .map(|_| ()),
+    );
+}
+
+fn clusters_of(i: &Install) -> &'static str {
+    ["a", "b"][i.cluster]
+}
+
+/// Issue 4: packages built by `kubedeb up` and served by `kubedeb serve` install, run, upgrade,
+/// remove, purge and install again on booted hosts. Cluster a: `master` (k8s-master) and
+/// `node1` (k8s-minion); cluster b: `both`, its own master with k8s-master and k8s-minion
+/// (the seed's `ai` role: a master is the host at master_ip, so it is a cluster of its own).
+#[test]
+fn cluster_from_the_served_repository_through_its_lifecycle() {
+    let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    let mut c = Checks::new("issue 4: cluster from the served repository");
+    let image = e2e_image();
+    let mut lab = Lab::new();
+    let mut clusters = vec![
+        Cluster::new("a", "master", std::net::Ipv4Addr::new(10, 213, 7, 11), 8080),
+        Cluster::new("b", "both", std::net::Ipv4Addr::new(10, 213, 7, 13), 8081),
+    ];
+    for cl in &clusters {
+        let init = kubedeb(
+            cl.path(),
+            &["init", "--master-ip", &cl.master_ip.to_string()],
+        );
+        c.require(
+            &format!("cluster {}: kubedeb init", cl.name),
+            init.map(|_| ()),
+        );
+        cl.set("etcd", "\"3.4.30\"");
+        c.require(
+            &format!("cluster {}: kubedeb up builds and publishes", cl.name),
+            cl.up().map(|_| ()),
+        );
+    }
+    for name in ["master", "node1", "both"] {
+        lab.boot(name, &image, |_| {});
+    }
+    for host in lab.hosts() {
+        let state = host.wait_booted(Duration::from_secs(180));
+        c.check(&format!("{} booted ({state})", host.name), Ok(()));
+    }
+    for cl in &mut clusters {
+        let served = cl.serve(&lab);
+        c.require(
+            &format!("cluster {}: kubedeb serve on {}", cl.name, cl.url(&lab)),
+            served,
+        );
+    }
+    let assert_master_ips = clusters
+        .iter()
+        .all(|cl| lab.host(cl.master).ip == cl.master_ip);
+    c.require(
+        "hosts have the masters' addresses",
+        ensure(assert_master_ips, || "boot order changed".into()),
+    );
+
+    // The operator's steps, from each cluster's page.
+    let mut listings = std::collections::HashMap::new();
+    let mut install_commands: std::collections::HashMap<&str, Vec<String>> = Default::default();
+    for i in &INSTALLS {
+        let host = lab.host(i.host);
+        let url = clusters[i.cluster].url(&lab);
+        let page = eventually(host, 30, &format!("curl -fsS {url}/"));
+        let page = match page {
+            Ok(p) => p,
+            Err(e) => {
+                c.require(
+                    &format!("{}: fetches the page of kubedeb serve", i.host),
+                    Err(e),
+                );
+                unreachable!()
+            }
+        };
+        let setup = page_block(&page, "setup").unwrap_or_default();
+        c.require(
+            &format!(
+                "{}: the page's setup commands add the key and a signed-by source",
+                i.host
+            ),
+            ensure(setup.contains("signed-by="), || page.clone())
+                .and_then(|_| on(host, &setup).map(|_| ())),
+        );
+        listings.insert(i.host, on(host, LISTING).unwrap_or_default());
+        for block in i.blocks {
+            let cmd = page_block(&page, block).unwrap_or_default();
+            let out = on(host, &format!("{cmd} </dev/null"));
+            c.require(
+                &format!("{}: `{cmd}` from the page", i.host),
+                out.map(|_| ()),
+            );
+            install_commands.entry(i.host).or_default().push(cmd);
+        }
+    }
+    installed_checks(
+        &mut c,
+        &lab,
+        &clusters,
+        "daocloud.io/gpx_dev/pause:0.8.0",
+        "install:",
+    );
+    let fingerprints_before: Vec<String> = clusters
+        .iter()
+        .map(|cl| fingerprints(lab.host(cl.master)).unwrap_or_default())
+        .collect();
+
+    // Upgrade with a changed setting.
+    let new_image = "registry.example.org/pause:0.8.0";
+    for cl in &clusters {
+        cl.set("pause_image", &format!("\"{new_image}\""));
+        cl.set("revision", "2");
+        c.require(
+            &format!("cluster {}: kubedeb up publishes revision 2", cl.name),
+            cl.up().map(|_| ()),
+        );
+    }
+    for i in &INSTALLS {
+        let host = lab.host(i.host);
+        let out = on(
+            host,
+            "apt-get update -q && apt-get -y upgrade </dev/null 2>&1",
+        );
+        c.check(
+            &format!(
+                "upgrade: {}: apt-get upgrade installs revision 2 without a prompt",
+                i.host
+            ),
+            out.and_then(|o| {
+                let versions = on(host, &format!("dpkg-query -W {}", i.packages.join(" ")))?;
+                ensure(
+                    !o.contains("Configuration file")
+                        && versions.lines().all(|l| l.ends_with("-2")),
+                    || format!("{versions}\n{o}"),
+                )
+            }),
+        );
+    }
+    installed_checks(&mut c, &lab, &clusters, new_image, "upgrade:");
+    for (cl, before) in clusters.iter().zip(&fingerprints_before) {
+        c.check(
+            &format!("upgrade: {}: the certificates are unchanged", cl.master),
+            fingerprints(lab.host(cl.master))
+                .and_then(|now| ensure(&now == before && !now.is_empty(), || now)),
+        );
+    }
+
+    // Remove, then purge.
+    for i in &INSTALLS {
+        let host = lab.host(i.host);
+        let units = units_of(host, i.packages).unwrap_or_default();
+        c.check(
+            &format!("remove: {}: apt-get remove", i.host),
+            on(
+                host,
+                &format!("apt-get -y remove {} </dev/null", i.packages.join(" ")),
+            )
+            .map(|_| ()),
+        );
+        let running = on(
+            host,
+            "for p in etcd kube-apiserver kube-controller kube-scheduler kubelet kube-proxy flanneld; do \
+             pgrep -x $p >/dev/null && echo $p; done; true",
+        )
+        .unwrap_or_default();
+        let active = on(
+            host,
+            &format!(
+                "for u in {}; do systemctl is-active -q $u && echo $u; done; true",
+                units.join(" ")
+            ),
+        )
+        .unwrap_or_default();
+        c.check(
+            &format!("remove: {}: the services are stopped", i.host),
+            ensure(
+                running.trim().is_empty() && active.trim().is_empty(),
+                || format!("running: {running} active: {active}"),
+            ),
+        );
+        c.check(
+            &format!(
+                "remove: {}: Docker runs again on its default bridge",
+                i.host
+            ),
+            on(host, "systemctl is-active docker")
+                .and_then(|_| docker_container_on_bridge(host))
+                .and_then(|(ip, (addr, mtu))| {
+                    ensure(
+                        addr == "172.17.0.1/16"
+                            && mtu == 1500
+                            && inside(&format!("{ip}/32"), "172.17.0.0/16"),
+                        || {
+                            let why =
+                                host.sh("ls -l /run/flannel /etc/systemd/system/docker.service.d \
+                                 /lib/systemd/system/docker.service.d 2>&1; \
+                                 journalctl -b --no-pager -n 25 -u docker.service 2>&1");
+                            format!("docker0 {addr} mtu {mtu}, container {ip}\n{}", why.stdout)
+                        },
+                    )
+                }),
+        );
+        c.check(
+            &format!("purge: {}: apt-get purge", i.host),
+            on(
+                host,
+                &format!("apt-get -y purge {} </dev/null", i.packages.join(" ")),
+            )
+            .map(|_| ()),
+        );
+        let after = on(host, LISTING).unwrap_or_default();
+        let before = &listings[i.host];
+        let b: std::collections::BTreeSet<&str> = before.lines().collect();
+        let a: std::collections::BTreeSet<&str> = after.lines().collect();
+        let left: Vec<&&str> = a.difference(&b).collect();
+        let lost: Vec<&&str> = b.difference(&a).collect();
+        c.check(
+            &format!(
+                "purge: {}: no file is left that the packages or their scripts created",
+                i.host
+            ),
+            ensure(left.is_empty(), || format!("left: {left:?}")),
+        );
+        c.check(
+            &format!(
+                "purge: {}: no file that was there before the install is gone",
+                i.host
+            ),
+            ensure(lost.is_empty(), || format!("gone: {lost:?}")),
+        );
+        c.check(
+            &format!("purge: {}: the kube-cert group is gone", i.host),
+            ensure(on(host, "getent group kube-cert").is_err(), || {
+                "kube-cert still exists".into()
+            }),
+        );
+    }
+
+    // Install again.
+    for i in &INSTALLS {
+        let host = lab.host(i.host);
+        for cmd in &install_commands[i.host] {
+            let out = on(host, &format!("{cmd} </dev/null"));
+            c.check(
+                &format!("reinstall: {}: `{cmd}` again", i.host),
+                out.map(|_| ()),
+            );
+        }
+    }
+    installed_checks(&mut c, &lab, &clusters, new_image, "reinstall:");
     c.finish();
 }
