@@ -396,7 +396,8 @@ fn publish_locked(
     }
     for gone in &pruned {
         if !referenced.contains(&gone.filename) {
-            remove_if_present(&public.join(&gone.filename))?;
+            let file = public.join(&gone.filename);
+            remove_if_present(&file)?;
         }
     }
     remove_if_present(&journal)?;
@@ -455,6 +456,9 @@ fn recover(
         Err(e) => return Err(RepoError::io("read", &journal)(e)),
     }
     remove_if_present(&layout::new_link_path(repo, suite))?;
+    for ext in ["gpg", "asc"] {
+        remove_if_present(&partial_path(&public.join(format!("{KEYRING_NAME}.{ext}"))))?;
+    }
     let states_dir = layout::states_dir(repo, suite);
     if let Ok(list) = fs::read_dir(&states_dir) {
         for entry in list {
