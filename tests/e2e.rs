@@ -1001,7 +1001,7 @@ fn cluster_from_the_served_repository_through_its_lifecycle() {
                         || {
                             let why =
                                 host.sh("ls -l /run/flannel /etc/systemd/system/docker.service.d \
-                                 /lib/systemd/system/docker.service.d 2>&1; \
+                                 /lib/systemd/system/docker.service.d 2>&1 || true; \
                                  journalctl -b --no-pager -n 25 -u docker.service 2>&1");
                             format!("docker0 {addr} mtu {mtu}, container {ip}\n{}", why.stdout)
                         },
