@@ -21,6 +21,8 @@ const BIG: usize = 7 * 1024 * 1024 + 77;
 const MEDIUM: usize = 1536 * 1024 + 5;
 /// Below the 1 MiB threshold: packed with the tar headers, never cached.
 const SMALL: usize = 900 * 1024;
+/// A large file generated in memory rather than read from disk.
+const IN_MEMORY: usize = 1200 * 1024 + 3;
 
 /// Compressible like a program: random stretches and repeated ones.
 fn program_bytes(len: usize, seed: u64) -> Vec<u8> {
@@ -70,6 +72,11 @@ impl Payload {
             .map(|(at, path)| Entry::file(at.clone(), 0o755, Source::Path(path.clone())))
             .collect();
         entries.push(Entry::file(
+            "/usr/share/k8s-rebuild/generated.bin",
+            0o644,
+            Source::Bytes(program_bytes(IN_MEMORY, 4)),
+        ));
+        entries.push(Entry::file(
             "/etc/kubernetes/config",
             0o644,
             Source::Bytes(format!("KUBE_MASTER=\"--master={setting}\"\n").into_bytes()),
@@ -111,7 +118,7 @@ fn cached_blocks(compression: Compression) -> u64 {
         Compression::Xz => 3 << 20,
         _ => 4 << 20,
     };
-    [BIG, MEDIUM]
+    [BIG, MEDIUM, IN_MEMORY]
         .iter()
         .map(|len| len.next_multiple_of(512).div_ceil(block) as u64)
         .sum()
@@ -172,7 +179,10 @@ fn check_rebuild(compression: Compression) {
     assert_eq!(warm.blocks_reused, cached_blocks(compression), "{warm:?}");
     assert_eq!(
         warm.bytes_reused,
-        (BIG.next_multiple_of(512) + MEDIUM.next_multiple_of(512)) as u64,
+        [BIG, MEDIUM, IN_MEMORY]
+            .iter()
+            .map(|len| len.next_multiple_of(512) as u64)
+            .sum::<u64>(),
         "{warm:?}"
     );
     assert_eq!(warm.cache_entries_corrupt, 0);
@@ -202,6 +212,10 @@ fn check_rebuild(compression: Compression) {
         let installed = fs::read(tree.join(&at[1..])).unwrap();
         assert!(installed == fs::read(path).unwrap(), "{at} differs");
     }
+    assert!(
+        fs::read(tree.join("usr/share/k8s-rebuild/generated.bin")).unwrap()
+            == program_bytes(IN_MEMORY, 4)
+    );
     assert_eq!(
         fs::read_to_string(tree.join("etc/kubernetes/config")).unwrap(),
         "KUBE_MASTER=\"--master=10.0.0.2\"\n"

@@ -61,15 +61,15 @@ impl BlockCache {
         })
     }
 
-    /// The entry for this block input.
-    pub fn entry(&self, input: &[u8]) -> PathBuf {
+    /// The entry for the block input with this SHA-256.
+    pub fn entry(&self, input_sha256: &[u8; 32]) -> PathBuf {
         let mut key = Sha256::new();
         key.update(b"kubedeb block cache v1\0");
         key.update(env!("CARGO_PKG_VERSION").as_bytes());
         key.update(b"\0");
         key.update(self.params.as_bytes());
         key.update(b"\0");
-        key.update(Sha256::digest(input));
+        key.update(input_sha256);
         self.dir
             .join(format!("{}.blk", hex::encode(key.finalize())))
     }
@@ -139,7 +139,11 @@ impl BlockCache {
                 record,
             })
         };
-        write().map_err(cache_err(path, "write the entry"))
+        // A DebError inside (a source that changed under the compressor) is returned as is.
+        write().map_err(|cause| {
+            DebError::unwrap_io(cause)
+                .unwrap_or_else(|cause| cache_err(path, "write the entry")(cause))
+        })
     }
 }
 
@@ -214,8 +218,12 @@ impl<W: Write> Write for HashingWriter<W> {
 mod tests {
     use super::*;
 
+    fn key(input: &[u8]) -> [u8; 32] {
+        Sha256::digest(input).into()
+    }
+
     fn stored(cache: &BlockCache, input: &[u8]) -> PathBuf {
-        let path = cache.entry(input);
+        let path = cache.entry(&key(input));
         cache
             .store(&path, |w| {
                 w.write_all(b"compressed!")?;
@@ -246,7 +254,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            cache.lookup(&cache.entry(b"other"), 5).unwrap(),
+            cache.lookup(&cache.entry(&key(b"other")), 5).unwrap(),
             Lookup::Miss
         ));
         let names: Vec<_> = fs::read_dir(dir.path().join("blocks")).unwrap().collect();
@@ -258,9 +266,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = BlockCache::open(dir.path(), "xz 6".into(), 4).unwrap();
         let b = BlockCache::open(dir.path(), "xz 9".into(), 4).unwrap();
-        assert_ne!(a.entry(b"x"), b.entry(b"x"));
-        assert_ne!(a.entry(b"x"), a.entry(b"y"));
-        assert_eq!(a.entry(b"x"), a.entry(b"x"));
+        let (x, y) = (key(b"x"), key(b"y"));
+        assert_ne!(a.entry(&x), b.entry(&x));
+        assert_ne!(a.entry(&x), a.entry(&y));
+        assert_eq!(a.entry(&x), a.entry(&x));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! data.tar compressed as independent blocks on every core, joined in archive order into one
-//! xz stream (or a run of gzip members): each large file's content gets blocks of its own,
-//! which the block cache supplies when the same bytes were compressed before.
+//! xz stream (or a run of gzip members). Each large file's content gets blocks of its own:
+//! the block cache supplies those it compressed before, and the workers read the others
+//! straight from the source file, so no block's input is held in memory.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -10,17 +11,18 @@ use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use sha2::{Digest, Sha256};
+
 use super::block_cache::{BlockCache, CachedBlock, Lookup};
-use super::compress;
-use super::data::DataSink;
+use super::codec::{Codec, Origin, SliceReader};
+use super::data::{DataSink, FileSource};
 use super::error::DebError;
-use super::model::{BuildOptions, Compression};
-use super::xz::{self, Record};
+use super::xz::Record;
 
 /// Files at least this large get blocks of their own, which the cache keeps.
 pub const MIN_CACHED_FILE: u64 = 1 << 20;
 
-/// What happened to the blocks of one data member.
+/// What happened to the blocks of the data member.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BuildReport {
     /// Blocks copied from the block cache instead of being compressed.
@@ -33,112 +35,17 @@ pub struct BuildReport {
     pub cache_entries_corrupt: u64,
 }
 
-impl BuildReport {
-    pub fn add(&mut self, other: &BuildReport) {
-        self.blocks_reused += other.blocks_reused;
-        self.blocks_compressed += other.blocks_compressed;
-        self.bytes_reused += other.bytes_reused;
-        self.cache_entries_corrupt += other.cache_entries_corrupt;
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Codec {
-    Xz { preset: u32 },
-    Gzip { level: u32 },
-}
-
-impl Codec {
-    /// None for zstd: dpkg reads one frame only, and a zstd block depends on the state the
-    /// blocks before it leave behind, so compressed parts cannot be joined.
-    pub fn for_options(opts: &BuildOptions) -> Result<Option<Codec>, DebError> {
-        let level = compress::level(opts)?;
-        Ok(match opts.compression {
-            Compression::Xz => Some(Codec::Xz { preset: level }),
-            Compression::Gzip => Some(Codec::Gzip { level }),
-            Compression::Zstd => None,
-        })
-    }
-
-    /// Block input size. xz: three dictionaries, like `xz -T`, so the ratio matches it;
-    /// gzip's 32 KiB window gains nothing from larger blocks.
-    pub fn chunk_size(self) -> usize {
-        const DICT_KIB: [usize; 10] =
-            [256, 1024, 2048, 4096, 4096, 8192, 8192, 16384, 32768, 65536];
-        match self {
-            Codec::Xz { preset } => (3 * DICT_KIB[preset as usize] * 1024).max(1 << 20),
-            Codec::Gzip { .. } => 4 << 20,
-        }
-    }
-
-    pub fn compress<W: Write>(self, data: &[u8], out: W) -> io::Result<(W, Record)> {
-        match self {
-            Codec::Xz { preset } => xz::compress_block(preset, data, out),
-            Codec::Gzip { level } => {
-                // GzBuilder writes neither a file name nor a timestamp.
-                let counting = Counting {
-                    inner: out,
-                    count: 0,
-                };
-                let mut gz =
-                    flate2::GzBuilder::new().write(counting, flate2::Compression::new(level));
-                gz.write_all(data)?;
-                let counted = gz.finish()?;
-                let record = Record {
-                    unpadded: counted.count,
-                    uncompressed: data.len() as u64,
-                };
-                Ok((counted.inner, record))
-            }
-        }
-    }
-
-    /// Everything besides the input that decides a block's bytes, for the cache key.
-    fn params(self) -> String {
-        match self {
-            Codec::Xz { preset } => {
-                format!("xz preset {preset} check crc64 chunk {}", self.chunk_size())
-            }
-            Codec::Gzip { level } => format!("gzip level {level} chunk {}", self.chunk_size()),
-        }
-    }
-
-    fn pad_to(self) -> u64 {
-        match self {
-            Codec::Xz { .. } => 4,
-            Codec::Gzip { .. } => 1,
-        }
-    }
-
-    fn stream_start(self) -> Vec<u8> {
-        match self {
-            Codec::Xz { .. } => xz::stream_header().to_vec(),
-            Codec::Gzip { .. } => Vec::new(),
-        }
-    }
-
-    fn stream_end(self, records: &[Record]) -> Vec<u8> {
-        match self {
-            Codec::Xz { .. } => xz::index_and_footer(records),
-            Codec::Gzip { .. } => Vec::new(),
-        }
-    }
-}
-
-struct Counting<W> {
-    inner: W,
-    count: u64,
-}
-
-impl<W: Write> Write for Counting<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.count += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
+enum Input {
+    /// Tar headers and small files; or a large file given as bytes, then `cacheable`.
+    Mem { bytes: Vec<u8>, cacheable: bool },
+    /// A block of a large file on disk, read again by the worker.
+    File {
+        file: Arc<File>,
+        /// Offset, bytes from the file, bytes of tar padding.
+        range: (u64, u64, u64),
+        sha256: [u8; 32],
+        origin: Origin,
+    },
 }
 
 enum Output {
@@ -154,8 +61,7 @@ struct Block {
 }
 
 struct Job {
-    input: Vec<u8>,
-    cacheable: bool,
+    input: Input,
     reply: SyncSender<Result<Block, DebError>>,
 }
 
@@ -165,12 +71,29 @@ struct Shared {
 }
 
 impl Shared {
-    fn run(&self, input: &[u8], cacheable: bool) -> Result<Block, DebError> {
-        let codec = self.codec;
-        let Some(cache) = self.cache.as_ref().filter(|_| cacheable) else {
-            let (bytes, record) = codec
-                .compress(input, Vec::with_capacity(input.len() / 2))
-                .map_err(|cause| self.compressor_err(cause))?;
+    fn run(&self, input: Input) -> Result<Block, DebError> {
+        let (mut reader, len, key): (Box<dyn Read>, u64, Option<[u8; 32]>) = match input {
+            Input::Mem { bytes, cacheable } => {
+                let key =
+                    (cacheable && self.cache.is_some()).then(|| Sha256::digest(&bytes).into());
+                let len = bytes.len() as u64;
+                (Box::new(io::Cursor::new(bytes)), len, key)
+            }
+            Input::File {
+                file,
+                range,
+                sha256,
+                origin,
+            } => {
+                let reader = SliceReader::new(file, range, sha256, origin);
+                (Box::new(reader), range.1 + range.2, Some(sha256))
+            }
+        };
+        let (Some(cache), Some(key)) = (self.cache.as_ref(), key) else {
+            let (bytes, record) = self
+                .codec
+                .compress(&mut reader, Vec::new())
+                .map_err(|e| DebError::unwrap_io(e).unwrap_or_else(|e| self.compressor_err(e)))?;
             return Ok(Block {
                 out: Output::Mem(bytes),
                 record,
@@ -178,8 +101,8 @@ impl Shared {
                 corrupt: false,
             });
         };
-        let path = cache.entry(input);
-        let corrupt = match cache.lookup(&path, input.len() as u64)? {
+        let path = cache.entry(&key);
+        let corrupt = match cache.lookup(&path, len)? {
             Lookup::Hit(hit) => {
                 return Ok(Block {
                     record: hit.record,
@@ -191,7 +114,8 @@ impl Shared {
             Lookup::Corrupt => true,
             Lookup::Miss => false,
         };
-        let stored = cache.store(&path, |w| codec.compress(input, w).map(|(_, r)| r))?;
+        let codec = self.codec;
+        let stored = cache.store(&path, |w| codec.compress(&mut reader, w).map(|(_, r)| r))?;
         Ok(Block {
             record: stored.record,
             out: Output::Cached(stored),
@@ -202,13 +126,24 @@ impl Shared {
 
     fn compressor_err(&self, cause: io::Error) -> DebError {
         DebError::Compressor {
-            compression: match self.codec {
-                Codec::Xz { .. } => Compression::Xz,
-                Codec::Gzip { .. } => Compression::Gzip,
-            },
+            compression: self.codec.compression(),
             cause,
         }
     }
+}
+
+/// The large file whose content is being written.
+struct LargeFile {
+    /// None when the content comes from memory: it is then buffered like small entries.
+    file: Option<Arc<File>>,
+    origin: Origin,
+    size: u64,
+    /// Bytes still to come, tar padding included.
+    left: u64,
+    /// Where the current block starts in the file, and how much of it came so far.
+    offset: u64,
+    len: u64,
+    hasher: Sha256,
 }
 
 /// The data member's writer: takes the uncompressed tar, hands blocks to the worker
@@ -217,10 +152,9 @@ pub struct BlockWriter {
     out: Option<File>,
     deb: PathBuf,
     shared: Arc<Shared>,
-    chunk: usize,
+    chunk: u64,
     buf: Vec<u8>,
-    /// Bytes still to come of the large file being written; 0 between large files.
-    file_left: u64,
+    large: Option<LargeFile>,
     pending: VecDeque<Receiver<Result<Block, DebError>>>,
     window: usize,
     jobs: Option<Sender<Job>>,
@@ -257,9 +191,7 @@ impl BlockWriter {
                         Err(_) => return,
                     };
                     let Ok(job) = job else { return };
-                    let result = worker_shared.run(&job.input, job.cacheable);
-                    drop(job.input);
-                    let _ = job.reply.send(result);
+                    let _ = job.reply.send(worker_shared.run(job.input));
                 })
                 .map_err(|cause| shared.compressor_err(cause))?;
             workers.push(worker);
@@ -269,7 +201,7 @@ impl BlockWriter {
             deb: deb.to_path_buf(),
             chunk: codec.chunk_size(),
             buf: Vec::new(),
-            file_left: 0,
+            large: None,
             pending: VecDeque::new(),
             // One block waiting beside those in progress keeps every worker busy.
             window: threads + 1,
@@ -284,34 +216,34 @@ impl BlockWriter {
 
     /// Flushes the last blocks, writes the index and returns the member file.
     pub fn finish(mut self) -> Result<(File, BuildReport), DebError> {
-        debug_assert_eq!(self.file_left, 0, "a large file ended early");
-        self.dispatch(false)?;
+        debug_assert!(self.large.is_none(), "a large file ended early");
+        self.dispatch_small()?;
         while !self.pending.is_empty() {
             self.drain_one()?;
         }
         self.start()?;
         let end = self.shared.codec.stream_end(&self.records);
-        self.output()?.write_all(&end).map_err(self.write_err())?;
+        self.write_out(&end)?;
         Ok((self.out.take().expect("present until finish"), self.report))
     }
 
-    fn write_err(&self) -> impl FnOnce(io::Error) -> DebError + '_ {
-        |cause| DebError::Write {
+    fn write_err(&self, cause: io::Error) -> DebError {
+        DebError::Write {
             deb: self.deb.clone(),
             member: "data.tar",
             cause,
         }
     }
 
-    fn output(&mut self) -> Result<&mut File, DebError> {
-        Ok(self.out.as_mut().expect("present until finish"))
+    fn write_out(&mut self, bytes: &[u8]) -> Result<(), DebError> {
+        let out = self.out.as_mut().expect("present until finish");
+        out.write_all(bytes).map_err(|e| self.write_err(e))
     }
 
     fn start(&mut self) -> Result<(), DebError> {
         if !self.started {
             self.started = true;
-            let start = self.shared.codec.stream_start();
-            self.output()?.write_all(&start).map_err(self.write_err())?;
+            self.write_out(&self.shared.codec.stream_start())?;
         }
         Ok(())
     }
@@ -322,26 +254,57 @@ impl BlockWriter {
         ))
     }
 
-    fn dispatch(&mut self, cacheable: bool) -> Result<(), DebError> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
+    fn send(&mut self, input: Input) -> Result<(), DebError> {
         while self.pending.len() >= self.window {
             self.drain_one()?;
         }
-        let input = std::mem::take(&mut self.buf);
         let (reply, rx) = mpsc::sync_channel(1);
-        let job = Job {
-            input,
-            cacheable,
-            reply,
-        };
-        let sent = self.jobs.as_ref().map(|jobs| jobs.send(job).is_ok());
+        let sent = self
+            .jobs
+            .as_ref()
+            .map(|jobs| jobs.send(Job { input, reply }).is_ok());
         if sent != Some(true) {
             return Err(self.worker_gone());
         }
         self.pending.push_back(rx);
         Ok(())
+    }
+
+    fn dispatch_small(&mut self) -> Result<(), DebError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let bytes = std::mem::take(&mut self.buf);
+        self.send(Input::Mem {
+            bytes,
+            cacheable: false,
+        })
+    }
+
+    /// Sends the block of the large file that just filled up or ended.
+    fn dispatch_large(&mut self) -> Result<(), DebError> {
+        let large = self.large.as_mut().expect("inside a large file");
+        let input = match &large.file {
+            Some(file) => {
+                let data = large.len.min(large.size.saturating_sub(large.offset));
+                Input::File {
+                    file: Arc::clone(file),
+                    range: (large.offset, data, large.len - data),
+                    sha256: std::mem::take(&mut large.hasher).finalize().into(),
+                    origin: large.origin.clone(),
+                }
+            }
+            None => Input::Mem {
+                bytes: std::mem::take(&mut self.buf),
+                cacheable: true,
+            },
+        };
+        large.offset += large.len;
+        large.len = 0;
+        if large.left == 0 {
+            self.large = None;
+        }
+        self.send(input)
     }
 
     fn drain_one(&mut self) -> Result<(), DebError> {
@@ -350,31 +313,10 @@ impl BlockWriter {
         };
         let block = rx.recv().map_err(|_| self.worker_gone())??;
         self.start()?;
-        let deb = self.deb.clone();
-        let out = self.output()?;
-        let written = match block.out {
-            Output::Mem(bytes) => out.write_all(&bytes),
-            Output::Cached(CachedBlock {
-                mut file,
-                offset,
-                len,
-                ..
-            }) => file.seek(SeekFrom::Start(offset)).and_then(|_| {
-                // File to file: std uses copy_file_range, the bytes stay in the kernel.
-                let copied = io::copy(&mut (&mut file).take(len), out)?;
-                if copied != len {
-                    return Err(io::Error::other(format!(
-                        "a block cache entry gave {copied} of {len} bytes"
-                    )));
-                }
-                Ok(())
-            }),
-        };
-        written.map_err(|cause| DebError::Write {
-            deb,
-            member: "data.tar",
-            cause,
-        })?;
+        match block.out {
+            Output::Mem(bytes) => self.write_out(&bytes)?,
+            Output::Cached(cached) => self.copy_cached(cached)?,
+        }
         let r = &mut self.report;
         if block.reused {
             r.blocks_reused += 1;
@@ -386,36 +328,69 @@ impl BlockWriter {
         self.records.push(block.record);
         Ok(())
     }
+
+    fn copy_cached(&mut self, cached: CachedBlock) -> Result<(), DebError> {
+        let CachedBlock {
+            mut file,
+            offset,
+            len,
+            ..
+        } = cached;
+        let out = self.out.as_mut().expect("present until finish");
+        let mut copy = || -> io::Result<()> {
+            file.seek(SeekFrom::Start(offset))?;
+            // File to file: std uses copy_file_range, the bytes stay in the kernel.
+            let copied = io::copy(&mut (&mut file).take(len), out)?;
+            if copied != len {
+                return Err(io::Error::other(format!(
+                    "a block cache entry gave {copied} of {len} bytes"
+                )));
+            }
+            Ok(())
+        };
+        copy().map_err(|e| self.write_err(e))
+    }
+
+    fn write_large(&mut self, data: &[u8]) -> Result<usize, DebError> {
+        let chunk = self.chunk;
+        let large = self.large.as_mut().expect("inside a large file");
+        let n = (data.len() as u64).min(large.left).min(chunk - large.len) as usize;
+        if large.file.is_some() {
+            // The worker reads these bytes again from the file; only their hash is kept.
+            large.hasher.update(&data[..n]);
+        } else {
+            self.buf.extend_from_slice(&data[..n]);
+        }
+        large.len += n as u64;
+        large.left -= n as u64;
+        if large.len == chunk || large.left == 0 {
+            self.dispatch_large()?;
+        }
+        Ok(n)
+    }
+
+    fn write_small(&mut self, data: &[u8]) -> Result<usize, DebError> {
+        let n = data
+            .len()
+            .min((self.chunk as usize).saturating_sub(self.buf.len()));
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() as u64 >= self.chunk {
+            self.dispatch_small()?;
+        }
+        Ok(n)
+    }
 }
 
 impl Write for BlockWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         let mut rest = data;
         while !rest.is_empty() {
-            if self.buf.capacity() == 0 {
-                self.buf.reserve_exact(self.chunk);
-            }
-            let mut room = self.chunk - self.buf.len();
-            if self.file_left > 0 {
-                room = room.min(usize::try_from(self.file_left).unwrap_or(usize::MAX));
-            }
-            let n = room.min(rest.len());
-            self.buf.extend_from_slice(&rest[..n]);
-            rest = &rest[n..];
-            let full = self.buf.len() == self.chunk;
-            let result = if self.file_left > 0 {
-                self.file_left -= n as u64;
-                if self.file_left == 0 || full {
-                    self.dispatch(true)
-                } else {
-                    Ok(())
-                }
-            } else if full {
-                self.dispatch(false)
+            let n = if self.large.is_some() {
+                self.write_large(rest)
             } else {
-                Ok(())
+                self.write_small(rest)
             };
-            result.map_err(io::Error::other)?;
+            rest = &rest[n.map_err(DebError::into_io)?..];
         }
         Ok(data.len())
     }
@@ -426,14 +401,41 @@ impl Write for BlockWriter {
 }
 
 impl DataSink for BlockWriter {
-    fn begin_file(&mut self, len: u64) -> io::Result<()> {
-        if len >= MIN_CACHED_FILE {
-            debug_assert_eq!(self.file_left, 0, "files do not nest");
-            // The headers before the file form a block of their own, so the file's
-            // blocks start at its first byte whatever precedes it.
-            self.dispatch(false).map_err(io::Error::other)?;
-            self.file_left = len;
+    fn begin_file(&mut self, len: u64, source: Option<FileSource<'_>>) -> io::Result<()> {
+        if len < MIN_CACHED_FILE {
+            return Ok(());
         }
+        debug_assert!(self.large.is_none(), "files do not nest");
+        // The headers before the file form a block of their own, so the file's blocks
+        // start at its first byte whatever precedes it.
+        self.dispatch_small().map_err(DebError::into_io)?;
+        let (file, origin, size) = match source {
+            Some(src) => (
+                Some(Arc::new(src.file.try_clone()?)),
+                Origin {
+                    entry: src.entry,
+                    path: src.path.to_path_buf(),
+                },
+                src.size,
+            ),
+            None => (
+                None,
+                Origin {
+                    entry: String::new(),
+                    path: PathBuf::new(),
+                },
+                len,
+            ),
+        };
+        self.large = Some(LargeFile {
+            file,
+            origin,
+            size,
+            left: len,
+            offset: 0,
+            len: 0,
+            hasher: Sha256::new(),
+        });
         Ok(())
     }
 }

@@ -13,10 +13,20 @@ use super::model::Source;
 use super::tar::TarWriter;
 use super::tree::{Node, Planned};
 
+/// The file on disk that a data.tar entry's content is read from.
+pub struct FileSource<'a> {
+    pub file: &'a File,
+    pub size: u64,
+    /// The install path, for errors.
+    pub entry: String,
+    pub path: &'a Path,
+}
+
 /// Where data.tar goes: any writer, told where each regular file's content begins.
 pub trait DataSink: Write {
-    /// The next `len` bytes written are one file's content and its tar padding.
-    fn begin_file(&mut self, _len: u64) -> io::Result<()> {
+    /// The next `len` bytes written are one file's content and its tar padding, read from
+    /// `source` when the file is on disk.
+    fn begin_file(&mut self, _len: u64, _source: Option<FileSource<'_>>) -> io::Result<()> {
         Ok(())
     }
 }
@@ -24,8 +34,8 @@ pub trait DataSink: Write {
 impl DataSink for Vec<u8> {}
 impl<W: Write> DataSink for super::compress::Encoder<W> {}
 impl<S: DataSink + ?Sized> DataSink for &mut S {
-    fn begin_file(&mut self, len: u64) -> io::Result<()> {
-        (**self).begin_file(len)
+    fn begin_file(&mut self, len: u64, source: Option<FileSource<'_>>) -> io::Result<()> {
+        (**self).begin_file(len, source)
     }
 }
 
@@ -69,7 +79,7 @@ pub fn write_data_tar<W: DataSink>(
                 let mut reader = HashingReader::new(&bytes[..]);
                 let len = bytes.len() as u64;
                 tar.file_with(&name, entry.mode, clamp, len, &mut reader, |w, padded| {
-                    w.begin_file(padded)
+                    w.begin_file(padded, None)
                 })
                 .map_err(write_err)?;
                 summary.md5sums.push((entry.rel.clone(), reader.digest()));
@@ -114,11 +124,17 @@ fn stream_file<W: DataSink>(
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_secs())
         .min(clamp);
-    let mut reader = HashingReader::new(file);
+    let mut reader = HashingReader::new(&file);
+    let source = FileSource {
+        file: &file,
+        size,
+        entry: entry.install_path(),
+        path: source_path,
+    };
     // A read error surfaces from inside the copy; tell it apart from a write error by
     // remembering it in the reader.
     let copied = tar.file_with(name, entry.mode, mtime, size, &mut reader, |w, padded| {
-        w.begin_file(padded)
+        w.begin_file(padded, Some(source))
     });
     if let Some(e) = reader.error.take() {
         return Err(read_err(e));

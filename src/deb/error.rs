@@ -67,6 +67,9 @@ pub enum DebError {
         actual: u64,
     },
 
+    #[error("{source_path} for package entry {entry} changed while being packed (its bytes differ between two reads); rebuild when nothing is writing to it")]
+    SourceModified { entry: String, source_path: PathBuf },
+
     #[error("output folder {dir} is not a usable directory: {cause}; create it or pass another output folder")]
     OutputDir { dir: PathBuf, cause: io::Error },
 
@@ -95,14 +98,25 @@ impl DebError {
     /// A write error of `member`, unless the writer failed because of a [`DebError`] of its
     /// own (a block cache problem), which is returned as it is.
     pub fn from_write(deb: &std::path::Path, member: &'static str, cause: io::Error) -> DebError {
-        if cause.get_ref().is_some_and(|e| e.is::<DebError>()) {
-            let inner = cause.into_inner().expect("checked above");
-            return *inner.downcast::<DebError>().expect("checked above");
-        }
-        DebError::Write {
+        DebError::unwrap_io(cause).unwrap_or_else(|cause| DebError::Write {
             deb: deb.to_path_buf(),
             member,
             cause,
+        })
+    }
+
+    /// The [`DebError`] carried inside an I/O error (see [`DebError::into_io`]), or the
+    /// I/O error back.
+    pub fn unwrap_io(cause: io::Error) -> Result<DebError, io::Error> {
+        if cause.get_ref().is_some_and(|e| e.is::<DebError>()) {
+            let inner = cause.into_inner().expect("checked above");
+            return Ok(*inner.downcast::<DebError>().expect("checked above"));
         }
+        Err(cause)
+    }
+
+    /// Carries this error through code that speaks `io::Error` (Write, Read).
+    pub fn into_io(self) -> io::Error {
+        io::Error::other(self)
     }
 }

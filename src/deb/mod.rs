@@ -8,6 +8,7 @@
 pub mod ar;
 pub mod block_cache;
 pub mod blocks;
+pub mod codec;
 pub mod compress;
 pub mod control;
 pub mod data;

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::ar;
-use super::blocks::{BlockWriter, BuildReport, Codec};
+use super::blocks::{BlockWriter, BuildReport};
+use super::codec::Codec;
 use super::compress::{self, Encoder};
 use super::control;
 use super::data::{self, DataSummary};

@@ -3,7 +3,7 @@
 //!
 //! Format: <https://tukaani.org/xz/xz-file-format.txt> (sections 2, 3 and 4).
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 
 const MAGIC: [u8; 6] = [0xfd, b'7', b'z', b'X', b'Z', 0];
 const FOOTER_MAGIC: [u8; 2] = *b"YZ";
@@ -182,20 +182,24 @@ impl<W: Write> Write for BlockCutter<W> {
     }
 }
 
-/// Compresses `data` as one xz block at `preset`, writing the padded block to `out`.
-pub fn compress_block<W: Write>(preset: u32, data: &[u8], out: W) -> io::Result<(W, Record)> {
+/// Compresses everything `input` gives as one xz block at `preset`, writing the padded
+/// block to `out`.
+pub fn compress_block<W: Write>(
+    preset: u32,
+    input: &mut dyn Read,
+    out: W,
+) -> io::Result<(W, Record)> {
     let stream = liblzma::stream::Stream::new_easy_encoder(preset, liblzma::stream::Check::Crc64)
         .map_err(io::Error::from)?;
-    // Large writes straight into the cutter: it keeps only a few dozen bytes itself.
+    // The cutter passes the block on as it comes, keeping only a few dozen bytes itself.
     let mut encoder = liblzma::write::XzEncoder::new_stream(BlockCutter::new(out), stream);
-    encoder.write_all(data)?;
+    io::copy(input, &mut encoder)?;
     encoder.finish()?.finish()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
     use std::process::Command;
 
     fn sample(len: usize, seed: u32) -> Vec<u8> {
@@ -209,7 +213,7 @@ mod tests {
         let mut out = stream_header().to_vec();
         let mut records = Vec::new();
         for (preset, data) in parts {
-            let (block, record) = compress_block(*preset, data, Vec::new()).unwrap();
+            let (block, record) = compress_block(*preset, &mut &data[..], Vec::new()).unwrap();
             assert_eq!(block.len() as u64, record.padded());
             assert_eq!(record.uncompressed, data.len() as u64);
             out.extend_from_slice(&block);
