@@ -6,8 +6,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use tiny_http::{Header, Method, Request, Response, Server, StatusCode};
 
-/// The file names of the exported public key inside the served tree.
-pub const KEYRING: &str = "kubedeb-archive-keyring";
+use crate::repository::KEYRING_NAME as KEYRING;
 
 /// What the index page needs to know.
 #[derive(Debug, Clone)]

@@ -1,7 +1,6 @@
 //! The whole operator flow through the real binary: init, check, up --from, serve.
 
 #[path = "common/fixtures.rs"]
-#[allow(dead_code)]
 mod fixtures;
 
 use std::io::{Read, Write};
