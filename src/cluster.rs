@@ -270,7 +270,7 @@ fn build_one(
             })?;
         // Before `kubedeb fetch` (as in `kubedeb check`) the binary is not there yet: the libc6
         // dependency is then decided when the package is built from the real file.
-        dynamic |= match is_dynamic(path) {
+        dynamic |= match crate::elf::is_dynamic(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
             other => other.map_err(|source| ClusterError::ReadBinary {
                 package: name.clone(),
@@ -336,34 +336,6 @@ fn check_path(package: &str, file: &FileDef) -> Result<(), ClusterError> {
         return Err(bad("it is not a plain file path"));
     }
     Ok(())
-}
-
-/// Whether an ELF file asks for a program interpreter (PT_INTERP), i.e. is dynamically linked.
-/// Anything that is not a 64-bit little-endian ELF counts as static: only its headers are read.
-fn is_dynamic(path: &Path) -> std::io::Result<bool> {
-    use std::io::{Read, Seek, SeekFrom};
-    const PT_INTERP: u32 = 3;
-    let mut file = std::fs::File::open(path)?;
-    let mut header = [0u8; 64];
-    if file.read(&mut header)? < 64
-        || &header[..4] != b"\x7fELF"
-        || header[4] != 2
-        || header[5] != 1
-    {
-        return Ok(false);
-    }
-    let phoff = u64::from_le_bytes(header[0x20..0x28].try_into().expect("8 bytes"));
-    let phentsize = u16::from_le_bytes([header[0x36], header[0x37]]) as usize;
-    let phnum = u16::from_le_bytes([header[0x38], header[0x39]]) as usize;
-    if phentsize < 4 {
-        return Ok(false);
-    }
-    let mut table = vec![0u8; phentsize * phnum];
-    file.seek(SeekFrom::Start(phoff))?;
-    file.read_exact(&mut table)?;
-    Ok(table
-        .chunks(phentsize)
-        .any(|ph| u32::from_le_bytes(ph[..4].try_into().expect("4 bytes")) == PT_INTERP))
 }
 
 /// A minimal Debian changelog, gzipped without a timestamp so that builds are reproducible.
@@ -572,34 +544,6 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("Scripts: postinst, prerm, postrm"), "{text}");
-    }
-
-    #[test]
-    fn dynamic_binaries_are_told_apart_from_static_ones() {
-        assert!(
-            is_dynamic(Path::new("/bin/true")).unwrap(),
-            "Debian's /bin/true links libc"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let script = dir.path().join("script");
-        std::fs::write(&script, "#!/bin/sh\n").unwrap();
-        assert!(!is_dynamic(&script).unwrap());
-        // A static ELF: the same header, with the program header table turned into PT_LOADs.
-        let mut elf = std::fs::read("/bin/true").unwrap();
-        let phoff = u64::from_le_bytes(elf[0x20..0x28].try_into().unwrap()) as usize;
-        let (size, num) = (
-            u16::from_le_bytes([elf[0x36], elf[0x37]]) as usize,
-            u16::from_le_bytes([elf[0x38], elf[0x39]]) as usize,
-        );
-        for i in 0..num {
-            let at = phoff + i * size;
-            if elf[at..at + 4] == 3u32.to_le_bytes() {
-                elf[at..at + 4].copy_from_slice(&1u32.to_le_bytes());
-            }
-        }
-        let fake_static = dir.path().join("static");
-        std::fs::write(&fake_static, elf).unwrap();
-        assert!(!is_dynamic(&fake_static).unwrap());
     }
 
     #[test]

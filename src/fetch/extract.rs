@@ -44,7 +44,7 @@ pub(super) fn extract(
     };
     ctx.walk(file, &[], wants, &mut found)?;
     for (name, path) in &found {
-        check_elf(path).map_err(|reason| {
+        crate::elf::check_x86_64_executable(path).map_err(|reason| {
             let spec = release
                 .binaries
                 .iter()
@@ -205,102 +205,9 @@ fn decompress<'a, R: Read + 'a>(reader: R) -> io::Result<Box<dyn Read + 'a>> {
     })
 }
 
-/// Is `path` a 64-bit little-endian x86-64 ELF executable or position-independent executable?
-pub(super) fn check_elf(path: &Path) -> Result<(), String> {
-    let mut header = Vec::with_capacity(20);
-    File::open(path)
-        .and_then(|f| f.take(20).read_to_end(&mut header))
-        .map_err(|e| format!("cannot read it: {e}"))?;
-    if !header.starts_with(b"\x7fELF") {
-        let start: String = header
-            .iter()
-            .take(12)
-            .map(|&b| {
-                if b.is_ascii_graphic() || b == b' ' {
-                    b as char
-                } else {
-                    '.'
-                }
-            })
-            .collect();
-        return Err(format!("not an ELF file (it starts with {start:?})"));
-    }
-    if header.len() < 20 {
-        return Err(format!("a truncated ELF header ({} bytes)", header.len()));
-    }
-    if header[4] != 2 {
-        return Err("a 32-bit ELF file, not a 64-bit one".into());
-    }
-    if header[5] != 1 {
-        return Err("a big-endian ELF file".into());
-    }
-    let e_type = u16::from_le_bytes([header[16], header[17]]);
-    if e_type != 2 && e_type != 3 {
-        let kind = match e_type {
-            1 => "a relocatable object",
-            4 => "a core dump",
-            _ => "an unknown ELF type",
-        };
-        return Err(format!("{kind} (e_type {e_type}), not an executable"));
-    }
-    let machine = u16::from_le_bytes([header[18], header[19]]);
-    if machine != 0x3e {
-        let name = match machine {
-            0x03 => "i386",
-            0x28 => "arm",
-            0xb7 => "arm64",
-            0x15 => "ppc64",
-            0x16 => "s390",
-            0xf3 => "riscv",
-            _ => "another machine",
-        };
-        return Err(format!(
-            "built for {name} (e_machine {machine:#x}), not x86-64"
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn with_header(bytes: &[u8]) -> Result<(), String> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("b");
-        std::fs::write(&path, bytes).unwrap();
-        check_elf(&path)
-    }
-
-    fn elf(class: u8, e_type: u16, machine: u16) -> Vec<u8> {
-        let mut h = vec![
-            0x7f, b'E', b'L', b'F', class, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        ];
-        h.extend(e_type.to_le_bytes());
-        h.extend(machine.to_le_bytes());
-        h.extend([0; 44]);
-        h
-    }
-
-    #[test]
-    fn elf_header_check_accepts_x86_64_executables_only() {
-        assert_eq!(check_elf(Path::new("/bin/true")), Ok(()));
-        assert_eq!(with_header(&elf(2, 2, 0x3e)), Ok(()));
-        assert_eq!(with_header(&elf(2, 3, 0x3e)), Ok(()));
-        assert!(with_header(b"#!/bin/sh\necho hi\n")
-            .unwrap_err()
-            .contains("#!/bin/sh"));
-        assert!(with_header(&elf(1, 2, 0x03))
-            .unwrap_err()
-            .contains("32-bit"));
-        assert!(with_header(&elf(2, 1, 0x3e))
-            .unwrap_err()
-            .contains("relocatable"));
-        assert!(with_header(&elf(2, 2, 0xb7)).unwrap_err().contains("arm64"));
-        assert!(with_header(b"\x7fELF\x02")
-            .unwrap_err()
-            .contains("truncated"));
-    }
 
     #[test]
     fn member_paths_are_compared_without_leading_dot_slash() {
