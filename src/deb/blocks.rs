@@ -43,7 +43,8 @@ enum Input {
         file: Arc<File>,
         /// Offset, bytes from the file, bytes of tar padding.
         range: (u64, u64, u64),
-        sha256: [u8; 32],
+        /// CRC32 of the bytes as the main thread read them.
+        crc32: u32,
         origin: Origin,
     },
 }
@@ -82,18 +83,33 @@ impl Shared {
             Input::File {
                 file,
                 range,
-                sha256,
+                crc32,
                 origin,
             } => {
-                let reader = SliceReader::new(file, range, sha256, origin);
-                (Box::new(reader), range.1 + range.2, Some(sha256))
+                // The SHA-256 for the cache key is computed here, on the workers, from a
+                // read of its own; the CRC32 ties that read to the main thread's (whose
+                // bytes went into md5sums) and the compressing read must match both.
+                let sha256 = match self.cache {
+                    Some(_) => {
+                        let first = SliceReader::new(
+                            Arc::clone(&file),
+                            range,
+                            (crc32, None),
+                            origin.clone(),
+                        );
+                        Some(first.sha256().map_err(|e| self.read_err(e))?)
+                    }
+                    None => None,
+                };
+                let reader = SliceReader::new(file, range, (crc32, sha256), origin);
+                (Box::new(reader), range.1 + range.2, sha256)
             }
         };
         let (Some(cache), Some(key)) = (self.cache.as_ref(), key) else {
             let (bytes, record) = self
                 .codec
                 .compress(&mut reader, Vec::new())
-                .map_err(|e| DebError::unwrap_io(e).unwrap_or_else(|e| self.compressor_err(e)))?;
+                .map_err(|e| self.read_err(e))?;
             return Ok(Block {
                 out: Output::Mem(bytes),
                 record,
@@ -124,6 +140,10 @@ impl Shared {
         })
     }
 
+    fn read_err(&self, cause: io::Error) -> DebError {
+        DebError::unwrap_io(cause).unwrap_or_else(|e| self.compressor_err(e))
+    }
+
     fn compressor_err(&self, cause: io::Error) -> DebError {
         DebError::Compressor {
             compression: self.codec.compression(),
@@ -143,7 +163,7 @@ struct LargeFile {
     /// Where the current block starts in the file, and how much of it came so far.
     offset: u64,
     len: u64,
-    hasher: Sha256,
+    crc32: crc32fast::Hasher,
 }
 
 /// The data member's writer: takes the uncompressed tar, hands blocks to the worker
@@ -155,8 +175,11 @@ pub struct BlockWriter {
     chunk: u64,
     buf: Vec<u8>,
     large: Option<LargeFile>,
-    pending: VecDeque<Receiver<Result<Block, DebError>>>,
-    window: usize,
+    /// Blocks in the workers or waiting to be written, with their input sizes.
+    pending: VecDeque<(Receiver<Result<Block, DebError>>, u64)>,
+    pending_bytes: u64,
+    /// How much input may be pending: enough to keep every worker busy and one block ready.
+    window: u64,
     jobs: Option<Sender<Job>>,
     workers: Vec<JoinHandle<()>>,
     started: bool,
@@ -203,8 +226,10 @@ impl BlockWriter {
             buf: Vec::new(),
             large: None,
             pending: VecDeque::new(),
-            // One block waiting beside those in progress keeps every worker busy.
-            window: threads + 1,
+            pending_bytes: 0,
+            // Counted in bytes, not blocks: the small blocks of tar headers between large
+            // files must not take a worker's place.
+            window: (threads as u64 + 1) * codec.chunk_size(),
             jobs: Some(jobs),
             workers,
             shared,
@@ -255,7 +280,11 @@ impl BlockWriter {
     }
 
     fn send(&mut self, input: Input) -> Result<(), DebError> {
-        while self.pending.len() >= self.window {
+        let len = match &input {
+            Input::Mem { bytes, .. } => bytes.len() as u64,
+            Input::File { range, .. } => range.1 + range.2,
+        };
+        while !self.pending.is_empty() && self.pending_bytes + len > self.window {
             self.drain_one()?;
         }
         let (reply, rx) = mpsc::sync_channel(1);
@@ -266,7 +295,8 @@ impl BlockWriter {
         if sent != Some(true) {
             return Err(self.worker_gone());
         }
-        self.pending.push_back(rx);
+        self.pending.push_back((rx, len));
+        self.pending_bytes += len;
         Ok(())
     }
 
@@ -290,7 +320,7 @@ impl BlockWriter {
                 Input::File {
                     file: Arc::clone(file),
                     range: (large.offset, data, large.len - data),
-                    sha256: std::mem::take(&mut large.hasher).finalize().into(),
+                    crc32: std::mem::take(&mut large.crc32).finalize(),
                     origin: large.origin.clone(),
                 }
             }
@@ -308,9 +338,10 @@ impl BlockWriter {
     }
 
     fn drain_one(&mut self) -> Result<(), DebError> {
-        let Some(rx) = self.pending.pop_front() else {
+        let Some((rx, len)) = self.pending.pop_front() else {
             return Ok(());
         };
+        self.pending_bytes -= len;
         let block = rx.recv().map_err(|_| self.worker_gone())??;
         self.start()?;
         match block.out {
@@ -356,8 +387,8 @@ impl BlockWriter {
         let large = self.large.as_mut().expect("inside a large file");
         let n = (data.len() as u64).min(large.left).min(chunk - large.len) as usize;
         if large.file.is_some() {
-            // The worker reads these bytes again from the file; only their hash is kept.
-            large.hasher.update(&data[..n]);
+            // The worker reads these bytes again from the file; only a checksum is kept.
+            large.crc32.update(&data[..n]);
         } else {
             self.buf.extend_from_slice(&data[..n]);
         }
@@ -434,7 +465,7 @@ impl DataSink for BlockWriter {
             left: len,
             offset: 0,
             len: 0,
-            hasher: Sha256::new(),
+            crc32: crc32fast::Hasher::new(),
         });
         Ok(())
     }

@@ -127,25 +127,29 @@ pub struct Origin {
     pub path: PathBuf,
 }
 
-/// One block's input read again from the source file: `data_len` bytes at `offset`, then
-/// `zeros` bytes of tar padding. It ends with an error (a [`DebError`] inside the I/O
-/// error) instead of end-of-file when those bytes do not have the SHA-256 `expected`, the
-/// hash of what the first read saw: the file changed in between.
+/// One block's input read again from the source file by a worker: `data_len` bytes at
+/// `offset`, then `zeros` bytes of tar padding. At the end it checks what it read against
+/// the CRC32 of what the main thread's read saw (and the SHA-256 of an earlier read, when
+/// given) and ends with an error (a [`DebError`] inside the I/O error) instead of
+/// end-of-file when they differ: the file changed in between.
 pub struct SliceReader {
     file: Arc<File>,
     pos: u64,
     data_left: u64,
     zeros_left: u64,
-    hasher: Sha256,
-    expected: [u8; 32],
+    sha256: Sha256,
+    crc32: crc32fast::Hasher,
+    expect_crc32: u32,
+    expect_sha256: Option<[u8; 32]>,
     origin: Origin,
+    read_sha256: Option<[u8; 32]>,
 }
 
 impl SliceReader {
     pub fn new(
         file: Arc<File>,
         (offset, data_len, zeros): (u64, u64, u64),
-        expected: [u8; 32],
+        (expect_crc32, expect_sha256): (u32, Option<[u8; 32]>),
         origin: Origin,
     ) -> Self {
         SliceReader {
@@ -153,10 +157,19 @@ impl SliceReader {
             pos: offset,
             data_left: data_len,
             zeros_left: zeros,
-            hasher: Sha256::new(),
-            expected,
+            sha256: Sha256::new(),
+            crc32: crc32fast::Hasher::new(),
+            expect_crc32,
+            expect_sha256,
             origin,
+            read_sha256: None,
         }
+    }
+
+    /// Reads the whole slice and returns its SHA-256, checked like any read.
+    pub fn sha256(mut self) -> io::Result<[u8; 32]> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok(self.read_sha256.expect("set at the end of the slice"))
     }
 
     fn error(&self, cause: Option<io::Error>) -> io::Error {
@@ -173,6 +186,16 @@ impl SliceReader {
             },
         }
         .into_io()
+    }
+
+    fn end(&mut self) -> io::Result<usize> {
+        let sha256: [u8; 32] = self.sha256.clone().finalize().into();
+        let crc32 = self.crc32.clone().finalize();
+        if crc32 != self.expect_crc32 || self.expect_sha256.is_some_and(|e| e != sha256) {
+            return Err(self.error(None));
+        }
+        self.read_sha256 = Some(sha256);
+        Ok(0)
     }
 }
 
@@ -200,13 +223,10 @@ impl Read for SliceReader {
             self.zeros_left -= n as u64;
             n
         } else {
-            let digest: [u8; 32] = self.hasher.clone().finalize().into();
-            if digest != self.expected {
-                return Err(self.error(None));
-            }
-            return Ok(0);
+            return self.end();
         };
-        self.hasher.update(&buf[..n]);
+        self.sha256.update(&buf[..n]);
+        self.crc32.update(&buf[..n]);
         Ok(n)
     }
 }
@@ -227,20 +247,30 @@ mod tests {
         let mut tmp = tempfile::tempfile().unwrap();
         tmp.write_all(b"0123456789").unwrap();
         let file = Arc::new(tmp);
-        let expected = Sha256::digest(b"34567\0\0\0\0").into();
-        let mut r = SliceReader::new(Arc::clone(&file), (3, 5, 4), expected, origin());
+        let want = b"34567\0\0\0\0";
+        let crc = crc32fast::hash(want);
+        let sha: [u8; 32] = Sha256::digest(want).into();
+        let mut r = SliceReader::new(Arc::clone(&file), (3, 5, 4), (crc, Some(sha)), origin());
         let mut out = Vec::new();
         r.read_to_end(&mut out).unwrap();
-        assert_eq!(out, b"34567\0\0\0\0");
+        assert_eq!(out, want);
+        let r = SliceReader::new(Arc::clone(&file), (3, 5, 4), (crc, None), origin());
+        assert_eq!(r.sha256().unwrap(), sha);
 
         // The same range with other bytes than the first read saw.
-        let mut r = SliceReader::new(file, (2, 5, 4), expected, origin());
-        let err = r.read_to_end(&mut Vec::new()).unwrap_err();
-        let err = DebError::unwrap_io(err).unwrap().to_string();
-        assert!(
-            err.contains("/src/x") && err.contains("changed while"),
-            "{err}"
-        );
+        for expect in [(crc, Some([0; 32])), (crc ^ 1, None)] {
+            let mut r = SliceReader::new(Arc::clone(&file), (3, 5, 4), expect, origin());
+            let err = r.read_to_end(&mut Vec::new()).unwrap_err();
+            let err = DebError::unwrap_io(err).unwrap().to_string();
+            assert!(
+                err.contains("/src/x") && err.contains("changed while"),
+                "{err}"
+            );
+        }
+        // A file that got shorter.
+        let mut r = SliceReader::new(file, (8, 5, 0), (crc, None), origin());
+        let err = DebError::unwrap_io(r.read_to_end(&mut Vec::new()).unwrap_err()).unwrap();
+        assert!(matches!(err, DebError::SourceModified { .. }), "{err}");
     }
 
     #[test]
