@@ -82,6 +82,13 @@ pub struct BuildArgs {
     /// Where `kubedeb fetch` put the binaries.
     #[arg(long, default_value = "cache")]
     pub cache: PathBuf,
+    #[command(flatten)]
+    pub packages: PackageArgs,
+}
+
+/// How the packages are made: templates, output folder, compression.
+#[derive(Debug, Args, Clone)]
+pub struct PackageArgs {
     /// Override templates by name with the files in this folder.
     #[arg(long)]
     pub templates: Option<PathBuf>,
@@ -142,14 +149,8 @@ pub struct PublishArgs {
 pub struct UpArgs {
     #[command(flatten)]
     pub fetch: FetchArgs,
-    /// Override templates by name with the files in this folder.
-    #[arg(long)]
-    pub templates: Option<PathBuf>,
-    /// Where the .deb files are written.
-    #[arg(long, default_value = "dist")]
-    pub dist: PathBuf,
     #[command(flatten)]
-    pub deb: DebArgs,
+    pub packages: PackageArgs,
     #[command(flatten)]
     pub repo: RepoArgs,
 }

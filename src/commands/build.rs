@@ -1,30 +1,36 @@
 //! `kubedeb build`: render the templates and write the packages into the dist folder.
 
-use crate::cli::{BuildArgs, DebArgs};
+use crate::catalog::Catalog;
+use crate::cli::{BuildArgs, DebArgs, PackageArgs};
 use crate::config::Config;
 use crate::deb::BuildOptions;
-use crate::fetch::fetched;
+use crate::fetch::{fetched, Binaries};
+use std::path::PathBuf;
 
 pub fn run(args: &BuildArgs) -> anyhow::Result<()> {
-    let cluster = &args.cluster;
-    let (config, catalog) = Config::load_with_catalog(
-        &cluster.config,
-        cluster.master_ip,
-        cluster.catalog.as_deref(),
-    )?;
+    let (config, catalog) = super::load(&args.cluster)?;
     let binaries = fetched(&args.cache, &config, &catalog)?;
-    let debs = crate::build::build(
-        &config,
-        &catalog,
-        &binaries,
-        args.templates.as_deref(),
-        &args.dist,
-        &options(&args.deb),
-    )?;
-    for deb in debs {
+    for deb in build(&args.packages, &config, &catalog, &binaries)? {
         println!("{}", deb.display());
     }
     Ok(())
+}
+
+/// Builds the packages as the command line says; `kubedeb up` uses it too.
+pub fn build(
+    args: &PackageArgs,
+    config: &Config,
+    catalog: &Catalog,
+    binaries: &Binaries,
+) -> anyhow::Result<Vec<PathBuf>> {
+    crate::build::build(
+        config,
+        catalog,
+        binaries,
+        args.templates.as_deref(),
+        &args.dist,
+        &options(&args.deb),
+    )
 }
 
 /// File times in the packages when `SOURCE_DATE_EPOCH` is not set (2024-01-01, the date of the

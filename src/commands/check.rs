@@ -1,14 +1,12 @@
 //! `kubedeb check`: validate the settings and show what each package will contain.
 
 use crate::cli::ClusterArgs;
-use crate::config::Config;
 
 /// The cache folder `kubedeb fetch` uses by default; `check` shows paths inside it.
 const DEFAULT_CACHE: &str = "cache";
 
 pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
-    let (config, catalog) =
-        Config::load_with_catalog(&args.config, args.master_ip, args.catalog.as_deref())?;
+    let (config, catalog) = super::load(args)?;
     let v = config.validate()?;
     println!("settings are valid");
     println!("  master {}, service range {} (kubernetes service {}), flannel network {} ({} subnets of /{})", v.master_ip, v.service_range, v.first_service_ip, v.flannel_network, v.flannel_subnets, v.flannel_subnet_len);

@@ -6,11 +6,7 @@ use crate::fetch::{fetch, FetchOptions};
 
 pub fn run(args: &FetchArgs) -> anyhow::Result<()> {
     let cluster = &args.cluster;
-    let (config, catalog) = Config::load_with_catalog(
-        &cluster.config,
-        cluster.master_ip,
-        cluster.catalog.as_deref(),
-    )?;
+    let (config, catalog) = super::load(cluster)?;
     let opts = FetchOptions {
         mirrors: mirrors(args, &config)?,
         from: args.from.clone(),

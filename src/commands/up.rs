@@ -1,31 +1,19 @@
 //! `kubedeb up`: fetch, build and publish in one command.
 
 use crate::cli::UpArgs;
-use crate::config::Config;
 use crate::fetch::{fetch, FetchOptions};
 use crate::repository::RepoError;
 
 pub fn run(args: &UpArgs) -> anyhow::Result<()> {
     let cluster = &args.fetch.cluster;
-    let (config, catalog) = Config::load_with_catalog(
-        &cluster.config,
-        cluster.master_ip,
-        cluster.catalog.as_deref(),
-    )?;
+    let (config, catalog) = super::load(cluster)?;
     let opts = FetchOptions {
         mirrors: super::fetch::mirrors(&args.fetch, &config)?,
         from: args.fetch.from.clone(),
         cache: args.fetch.cache.clone(),
     };
     let binaries = fetch(&config, &catalog, &opts)?;
-    let debs = crate::build::build(
-        &config,
-        &catalog,
-        &binaries,
-        args.templates.as_deref(),
-        &args.dist,
-        &super::build::options(&args.deb),
-    )?;
+    let debs = super::build::build(&args.packages, &config, &catalog, &binaries)?;
     for deb in &debs {
         println!("built      {}", deb.display());
     }
