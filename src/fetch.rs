@@ -434,6 +434,13 @@ impl<'a> Fetcher<'a> {
     ) -> Result<BTreeMap<String, PathBuf>, FetchError> {
         let http = self.http.as_ref().expect("an HTTP client unless --from");
         let part = with_suffix(tarball, ".part");
+        let job = Download {
+            release,
+            part: &part,
+            tarball,
+            expected,
+            dest,
+        };
         let sources = self
             .opts
             .mirrors
@@ -442,7 +449,7 @@ impl<'a> Fetcher<'a> {
             .chain(std::iter::once(release.url.clone()));
         let mut attempts = Vec::new();
         for url in sources {
-            match self.try_source(http, release, &url, &part, tarball, expected, dest) {
+            match self.try_source(http, &job, &url) {
                 Ok(found) => return Ok(found),
                 Err(Failure::Source(why)) => attempts.push((url, why)),
                 Err(Failure::Fatal(e)) => return Err(e),
@@ -468,17 +475,19 @@ impl<'a> Fetcher<'a> {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn try_source(
         &self,
         http: &Http,
-        release: &Release,
+        job: &Download,
         url: &str,
-        part: &Path,
-        tarball: &Path,
-        expected: Option<&Expected>,
-        dest: &Path,
     ) -> Result<BTreeMap<String, PathBuf>, Failure> {
+        let Download {
+            release,
+            part,
+            tarball,
+            expected,
+            dest,
+        } = *job;
         let bar = self.progress.add(ProgressBar::new(0));
         bar.set_style(
             ProgressStyle::with_template(
@@ -498,7 +507,7 @@ impl<'a> Fetcher<'a> {
                 if downloaded.resumed_from > 0 {
                     // The kept .part may have come from another source: judge this one on a fresh copy.
                     remove_file(part).map_err(Failure::Fatal)?;
-                    return self.try_source(http, release, url, part, tarball, expected, dest);
+                    return self.try_source(http, job, url);
                 }
                 let moved = self
                     .quarantine(part, &release.file)
@@ -634,6 +643,18 @@ impl<'a> Fetcher<'a> {
             })
             .collect())
     }
+}
+
+/// One tarball to download: where it goes and what it must hash to.
+#[derive(Clone, Copy)]
+struct Download<'a> {
+    release: &'a Release,
+    /// The partial download, kept between runs so that the next one resumes it.
+    part: &'a Path,
+    tarball: &'a Path,
+    expected: Option<&'a Expected>,
+    /// Where the binaries are extracted.
+    dest: &'a Path,
 }
 
 /// Why one source did not work: try the next one, or give up.
