@@ -416,20 +416,12 @@ mod tests {
     use std::net::Ipv4Addr;
 
     fn binaries() -> BTreeMap<String, PathBuf> {
-        [
-            "etcd",
-            "etcdctl",
-            "kube-apiserver",
-            "kube-controller-manager",
-            "kube-scheduler",
-            "kubectl",
-            "kubelet",
-            "kube-proxy",
-            "flanneld",
-        ]
-        .into_iter()
-        .map(|b| (b.to_string(), PathBuf::from("/bin/true")))
-        .collect()
+        let catalog = crate::catalog::Catalog::load(None).unwrap();
+        crate::build::expected_binaries(Path::new("cache"), &config(), &catalog)
+            .unwrap()
+            .into_keys()
+            .map(|b| (b, PathBuf::from("/bin/true")))
+            .collect()
     }
 
     fn config() -> Config {

@@ -2,28 +2,19 @@
 //! dpkg-deb (fields, contents, conffiles), lintian, and a real install of k8s-master and
 //! k8s-minion together into a Debian 12 chroot (no systemd running), then a purge.
 
+#[path = "common/fixtures.rs"]
+mod fixtures;
+
 use kubedeb::cluster::{self, BuildInput};
 use kubedeb::config::Config;
 use kubedeb::deb::{write_deb, BuildOptions, PackageSpec};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const MASTER: &str = "192.168.100.11";
-
-const BINARIES: [&str; 9] = [
-    "etcd",
-    "etcdctl",
-    "kube-apiserver",
-    "kube-controller-manager",
-    "kube-scheduler",
-    "kubectl",
-    "kubelet",
-    "kube-proxy",
-    "flanneld",
-];
 
 fn hint(tool: &str) -> &'static str {
     match tool {
@@ -72,11 +63,8 @@ fn config() -> Config {
 /// The packages written into `dir`, in the order k8s-flannel, k8s-master, k8s-minion.
 fn build(dir: &Path) -> (Vec<PackageSpec>, Vec<PathBuf>) {
     // Debian's /bin/true stands in for every release binary: a small dynamically linked ELF.
-    let binaries: BTreeMap<String, PathBuf> = BINARIES
-        .iter()
-        .map(|b| (b.to_string(), PathBuf::from("/bin/true")))
-        .collect();
     let cfg = config();
+    let binaries = fixtures::catalog_binaries_as(&cfg, Path::new("/bin/true"));
     let specs = cluster::packages(&BuildInput {
         config: &cfg,
         binaries: &binaries,

@@ -8,6 +8,17 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+/// `kubedeb up` from the project's tarballs and catalog (gzip: fast to build).
+const UP_OFFLINE: &[&str] = &[
+    "up",
+    "--from",
+    "tarballs",
+    "--catalog",
+    "catalog.toml",
+    "--compression",
+    "gzip",
+];
+
 fn kubedeb(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kubedeb"))
         .args(args)
@@ -78,18 +89,7 @@ fn init_then_up_offline_builds_and_publishes_all_three_packages() {
         );
     }
 
-    let up = ok(&kubedeb(
-        d,
-        &[
-            "up",
-            "--from",
-            "tarballs",
-            "--catalog",
-            "catalog.toml",
-            "--compression",
-            "gzip",
-        ],
-    ));
+    let up = ok(&kubedeb(d, UP_OFFLINE));
     let mut debs: Vec<_> = std::fs::read_dir(d.join("dist"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -156,18 +156,7 @@ fn init_then_up_offline_builds_and_publishes_all_three_packages() {
     );
 
     // The same settings again: identical packages, nothing to publish.
-    let again = ok(&kubedeb(
-        d,
-        &[
-            "up",
-            "--from",
-            "tarballs",
-            "--catalog",
-            "catalog.toml",
-            "--compression",
-            "gzip",
-        ],
-    ));
+    let again = ok(&kubedeb(d, UP_OFFLINE));
     assert!(again.contains("nothing to do"), "{again}");
 
     // A changed setting without a new revision is refused, and the repository keeps its state.
@@ -176,18 +165,7 @@ fn init_then_up_offline_builds_and_publishes_all_three_packages() {
         .unwrap()
         .replace("cluster.local", "k8s.example");
     std::fs::write(d.join("cluster.toml"), toml).unwrap();
-    let refused = kubedeb(
-        d,
-        &[
-            "up",
-            "--from",
-            "tarballs",
-            "--catalog",
-            "catalog.toml",
-            "--compression",
-            "gzip",
-        ],
-    );
+    let refused = kubedeb(d, UP_OFFLINE);
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(
@@ -231,17 +209,7 @@ fn serve_shows_the_node_commands_and_serves_the_tree() {
     let d = dir.path();
     ok(&kubedeb(
         d,
-        &[
-            "up",
-            "--master-ip",
-            "10.20.0.1",
-            "--from",
-            "tarballs",
-            "--catalog",
-            "catalog.toml",
-            "--compression",
-            "gzip",
-        ],
+        &[UP_OFFLINE, &["--master-ip", "10.20.0.1"]].concat(),
     ));
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -2,6 +2,8 @@
 //! by /bin/sh and every flag checked against the binary's contract, units through
 //! `systemd-analyze verify`, maintainer scripts and helpers through `sh -n` and shellcheck.
 
+#[path = "common/fixtures.rs"]
+mod fixtures;
 #[path = "common/flags.rs"]
 mod flags;
 
@@ -11,7 +13,7 @@ use kubedeb::config::Config;
 use kubedeb::deb::{EntryKind, PackageSpec, Source};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const NODE_IP: &str = "10.9.8.7";
@@ -25,18 +27,6 @@ const SERVICES: [(&str, &str); 7] = [
     ("kubelet", "KUBELET_OPTS"),
     ("kube-proxy", "KUBE_PROXY_OPTS"),
     ("flanneld", "FLANNEL_OPTS"),
-];
-
-const BINARIES: [&str; 9] = [
-    "etcd",
-    "etcdctl",
-    "kube-apiserver",
-    "kube-controller-manager",
-    "kube-scheduler",
-    "kubectl",
-    "kubelet",
-    "kube-proxy",
-    "flanneld",
 ];
 
 fn default_config() -> Config {
@@ -72,10 +62,7 @@ fn other_config() -> Config {
 }
 
 fn build(config: &Config, etcd_v3_api: bool) -> Vec<PackageSpec> {
-    let binaries: BTreeMap<String, PathBuf> = BINARIES
-        .iter()
-        .map(|b| (b.to_string(), PathBuf::from("/bin/true")))
-        .collect();
+    let binaries = fixtures::catalog_binaries_as(config, Path::new("/bin/true"));
     cluster::packages(&BuildInput {
         config,
         binaries: &binaries,

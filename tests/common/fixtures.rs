@@ -459,3 +459,17 @@ fn respond(route: &Route, range: Option<&str>) -> (u16, String, Vec<u8>, Option<
     };
     (status, headers, body, cut)
 }
+
+/// Every release binary the built-in catalog names for `config`'s versions, each played by
+/// `program` (a small real ELF such as Debian's /bin/true).
+pub fn catalog_binaries_as(
+    config: &kubedeb::config::Config,
+    program: &Path,
+) -> std::collections::BTreeMap<String, std::path::PathBuf> {
+    let catalog = kubedeb::catalog::Catalog::load(None).expect("the built-in catalog");
+    kubedeb::build::expected_binaries(Path::new("cache"), config, &catalog)
+        .expect("the config's versions are in the catalog")
+        .into_keys()
+        .map(|name| (name, program.to_path_buf()))
+        .collect()
+}
