@@ -38,6 +38,7 @@ pub fn specs(
     let input = BuildInput {
         config,
         binaries,
+        programs: &cluster::own_programs(),
         templates,
         etcd_v3_api: etcd.api.needs_v2_switch(),
     };

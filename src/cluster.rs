@@ -21,6 +21,8 @@ pub struct BuildInput<'a> {
     pub config: &'a Config,
     /// Binary name -> the extracted file (from `kubedeb fetch`).
     pub binaries: &'a BTreeMap<String, PathBuf>,
+    /// kubedeb's own program name -> its executable (built with kubedeb, see [`own_programs`]).
+    pub programs: &'a BTreeMap<String, PathBuf>,
     /// A folder of templates overriding the built-in ones by name.
     pub templates: Option<&'a Path>,
     /// The etcd release speaks the v3 API (etcd 3.x): run it with `--enable-v2=true` and etcdctl with `ETCDCTL_API=2`.
@@ -35,6 +37,12 @@ pub enum ClusterError {
     Render(#[from] RenderError),
     #[error("{package} needs the binary {name}, which was not fetched; run `kubedeb fetch` (or check the release catalog's binaries for this version)")]
     MissingBinary { package: String, name: String },
+    #[error("{package} needs kubedeb's program {name}, which is not at {path}: it is built with kubedeb (cargo build --release) and must lie beside the kubedeb executable")]
+    MissingProgram {
+        package: String,
+        name: String,
+        path: PathBuf,
+    },
     #[error("the package list {origin} is invalid: {message}")]
     Manifest { origin: String, message: String },
     #[error("{package}: {path} cannot be a {kind:?} file: {why}; fix {origin}")]
@@ -80,6 +88,8 @@ struct PackageDef {
     replaces: Vec<String>,
     #[serde(default)]
     binaries: Vec<String>,
+    #[serde(default)]
+    programs: Vec<String>,
     postinst: Option<String>,
     prerm: Option<String>,
     postrm: Option<String>,
@@ -260,6 +270,19 @@ fn build_one(
 
     let mut entries = Vec::new();
     let mut dynamic = false;
+    let mut overrides = Vec::new();
+    let linking = |path: &PathBuf| -> Result<Option<crate::elf::Linking>, ClusterError> {
+        // Before `kubedeb fetch` (as in `kubedeb check`) the binary is not there yet: the libc6
+        // dependency and the overrides are then decided when the package is built from it.
+        match crate::elf::linking(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            other => other.map(Some).map_err(|source| ClusterError::ReadBinary {
+                package: name.clone(),
+                path: path.clone(),
+                source,
+            }),
+        }
+    };
     for binary in &def.binaries {
         let path = input
             .binaries
@@ -268,20 +291,40 @@ fn build_one(
                 package: name.clone(),
                 name: binary.clone(),
             })?;
-        // Before `kubedeb fetch` (as in `kubedeb check`) the binary is not there yet: the libc6
-        // dependency is then decided when the package is built from the real file.
-        dynamic |= match crate::elf::is_dynamic(path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-            other => other.map_err(|source| ClusterError::ReadBinary {
+        let target = format!("/usr/bin/{binary}");
+        if let Some(facts) = linking(path)? {
+            dynamic |= facts.dynamic;
+            if !facts.dynamic {
+                overrides.push(("statically-linked-binary", target.clone()));
+            }
+            if facts.unstripped {
+                overrides.push(("unstripped-binary-or-object", target.clone()));
+            }
+        }
+        entries.push(Entry::file(target, 0o755, Source::Path(path.clone())));
+    }
+    for program in &def.programs {
+        let path = input
+            .programs
+            .get(program)
+            .filter(|p| p.is_file())
+            .ok_or_else(|| ClusterError::MissingProgram {
                 package: name.clone(),
-                path: path.clone(),
-                source,
-            })?,
-        };
+                name: program.clone(),
+                path: input.programs.get(program).cloned().unwrap_or_default(),
+            })?;
+        dynamic |= linking(path)?.is_some_and(|facts| facts.dynamic);
         entries.push(Entry::file(
-            format!("/usr/bin/{binary}"),
+            format!("/usr/lib/kubedeb/{program}"),
             0o755,
             Source::Path(path.clone()),
+        ));
+    }
+    if !overrides.is_empty() {
+        entries.push(Entry::file(
+            format!("/usr/share/lintian/overrides/{name}"),
+            0o644,
+            Source::Bytes(lintian_overrides(name, &overrides).into_bytes()),
         ));
     }
     for file in &def.file {
@@ -336,6 +379,40 @@ fn check_path(package: &str, file: &FileDef) -> Result<(), ClusterError> {
         return Err(bad("it is not a plain file path"));
     }
     Ok(())
+}
+
+/// lintian's errors for upstream release binaries that kubedeb ships byte for byte, as
+/// verified against their pinned sha256: static Go programs (CGO_ENABLED=0) are static by
+/// design, and a release binary left unstripped upstream cannot be stripped without
+/// becoming a different file.
+fn lintian_overrides(package: &str, overrides: &[(&str, String)]) -> String {
+    let mut text = String::from(
+        "# kubedeb ships the upstream release binaries unchanged (their sha256 is verified):\n\
+         # statically-linked-binary: Go programs built with CGO_ENABLED=0, static by design;\n\
+         # unstripped-binary-or-object: left unstripped upstream; stripping would change the verified file.\n",
+    );
+    for (tag, path) in overrides {
+        let _ = writeln!(text, "{package}: {tag} [{}]", path.trim_start_matches('/'));
+    }
+    text
+}
+
+/// Where kubedeb's own programs are: beside the running kubedeb executable, where cargo
+/// builds and installs them.
+pub fn own_programs() -> BTreeMap<String, PathBuf> {
+    let dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    manifest()
+        .map(|m| {
+            m.package
+                .iter()
+                .flat_map(|p| p.programs.iter())
+                .map(|program| (program.clone(), dir.join(program)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A minimal Debian changelog, gzipped without a timestamp so that builds are reproducible.
@@ -424,6 +501,15 @@ mod tests {
             .collect()
     }
 
+    /// Any existing executable stands in for kubedeb's own programs here.
+    fn programs() -> BTreeMap<String, PathBuf> {
+        let exe = std::env::current_exe().unwrap();
+        own_programs()
+            .into_keys()
+            .map(|k| (k, exe.clone()))
+            .collect()
+    }
+
     fn config() -> Config {
         Config {
             master_ip: Some(Ipv4Addr::new(192, 168, 100, 11)),
@@ -450,6 +536,7 @@ mod tests {
         let specs = packages(&BuildInput {
             config: &cfg,
             binaries: &bins,
+            programs: &programs(),
             templates: None,
             etcd_v3_api: false,
         })
@@ -482,6 +569,7 @@ mod tests {
         let err = packages(&BuildInput {
             config: &cfg,
             binaries: &bins,
+            programs: &programs(),
             templates: None,
             etcd_v3_api: false,
         })
@@ -502,6 +590,7 @@ mod tests {
         let err = packages(&BuildInput {
             config: &cfg,
             binaries: &bins,
+            programs: &programs(),
             templates: None,
             etcd_v3_api: false,
         })
@@ -517,6 +606,7 @@ mod tests {
         let specs = packages(&BuildInput {
             config: &cfg,
             binaries: &bins,
+            programs: &programs(),
             templates: None,
             etcd_v3_api: false,
         })

@@ -60,32 +60,79 @@ pub fn check_x86_64_executable(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether an ELF file asks for a program interpreter (PT_INTERP), i.e. is dynamically linked.
-/// Anything that is not a 64-bit little-endian ELF counts as static: only its headers are read.
-pub fn is_dynamic(path: &Path) -> std::io::Result<bool> {
+/// What lintian and the libc6 dependency need to know of a binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Linking {
+    /// It asks for a program interpreter (PT_INTERP): dynamically linked.
+    pub dynamic: bool,
+    /// It still has a symbol table (SHT_SYMTAB): not stripped.
+    pub unstripped: bool,
+}
+
+/// Reads `count` table entries of `size` bytes at `offset`; at most 64 KiB entries of 4 KiB.
+fn table(
+    file: &mut std::fs::File,
+    offset: u64,
+    size: usize,
+    count: usize,
+) -> std::io::Result<Vec<u8>> {
     use std::io::{Seek, SeekFrom};
+    let mut table = vec![0u8; size.min(4096) * count];
+    file.seek(SeekFrom::Start(offset))?;
+    file.read_exact(&mut table)?;
+    Ok(table)
+}
+
+/// How an ELF file is linked, from its program and section headers. Anything that is not a
+/// 64-bit little-endian ELF counts as static and stripped: only its headers are read.
+pub fn linking(path: &Path) -> std::io::Result<Linking> {
     const PT_INTERP: u32 = 3;
+    const SHT_SYMTAB: u32 = 2;
     let mut file = std::fs::File::open(path)?;
     let mut header = [0u8; 64];
+    let none = Linking {
+        dynamic: false,
+        unstripped: false,
+    };
     if file.read(&mut header)? < 64
         || &header[..4] != b"\x7fELF"
         || header[4] != 2
         || header[5] != 1
     {
-        return Ok(false);
+        return Ok(none);
     }
-    let phoff = u64::from_le_bytes(header[0x20..0x28].try_into().expect("8 bytes"));
-    let phentsize = u16::from_le_bytes([header[0x36], header[0x37]]) as usize;
-    let phnum = u16::from_le_bytes([header[0x38], header[0x39]]) as usize;
-    if phentsize < 4 {
-        return Ok(false);
-    }
-    let mut table = vec![0u8; phentsize * phnum];
-    file.seek(SeekFrom::Start(phoff))?;
-    file.read_exact(&mut table)?;
-    Ok(table
-        .chunks(phentsize)
-        .any(|ph| u32::from_le_bytes(ph[..4].try_into().expect("4 bytes")) == PT_INTERP))
+    let u64_at = |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().expect("8 bytes"));
+    let u16_at = |at: usize| u16::from_le_bytes([header[at], header[at + 1]]) as usize;
+    let type_in = |table: &[u8], size: usize, offset: usize, wanted: u32| {
+        table.chunks(size).any(|entry| {
+            u32::from_le_bytes(entry[offset..offset + 4].try_into().expect("4 bytes")) == wanted
+        })
+    };
+    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
+    let (shentsize, shnum) = (u16_at(0x3a), u16_at(0x3c));
+    let dynamic = phentsize >= 4
+        && type_in(
+            &table(&mut file, u64_at(0x20), phentsize, phnum)?,
+            phentsize,
+            0,
+            PT_INTERP,
+        );
+    let unstripped = shentsize >= 8
+        && type_in(
+            &table(&mut file, u64_at(0x28), shentsize, shnum)?,
+            shentsize,
+            4,
+            SHT_SYMTAB,
+        );
+    Ok(Linking {
+        dynamic,
+        unstripped,
+    })
+}
+
+/// Whether an ELF file asks for a program interpreter (PT_INTERP), i.e. is dynamically linked.
+pub fn is_dynamic(path: &Path) -> std::io::Result<bool> {
+    linking(path).map(|l| l.dynamic)
 }
 
 #[cfg(test)]
@@ -155,5 +202,20 @@ mod tests {
         let fake_static = dir.path().join("static");
         std::fs::write(&fake_static, elf).unwrap();
         assert!(!is_dynamic(&fake_static).unwrap());
+    }
+
+    #[test]
+    fn stripped_binaries_are_told_apart_from_unstripped_ones() {
+        // Debian strips its binaries; this test program keeps its symbols.
+        assert!(!linking(Path::new("/bin/true")).unwrap().unstripped);
+        let me = std::env::current_exe().unwrap();
+        let facts = linking(&me).unwrap();
+        let has_symtab = std::process::Command::new("readelf")
+            .arg("-S")
+            .arg(&me)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains(".symtab"))
+            .unwrap_or(true);
+        assert_eq!(facts.unstripped, has_symtab);
     }
 }

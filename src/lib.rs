@@ -15,6 +15,7 @@ pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod deb;
+pub mod docker_api;
 pub mod elf;
 pub mod fetch;
 pub mod render;

@@ -39,6 +39,7 @@ pub const BUILTIN: &[(&str, &str)] = builtin![
     "doc/k8s-flannel.README.Debian",
     "doc/k8s-master.README.Debian",
     "doc/k8s-minion.README.Debian",
+    "lib/cgroup-v1",
     "lib/dockerd-flannel",
     "lib/flannel-network",
     "lib/node-env",
@@ -59,6 +60,7 @@ pub const BUILTIN: &[(&str, &str)] = builtin![
     "systemd/kube-controller-manager.service",
     "systemd/kube-proxy.service",
     "systemd/kube-scheduler.service",
+    "systemd/kubedeb-docker-api.service",
     "systemd/kubedeb-node.service",
     "systemd/kubelet.service",
 ];

@@ -65,9 +65,15 @@ fn build(dir: &Path) -> (Vec<PackageSpec>, Vec<PathBuf>) {
     // Debian's /bin/true stands in for every release binary: a small dynamically linked ELF.
     let cfg = config();
     let binaries = fixtures::catalog_binaries_as(&cfg, Path::new("/bin/true"));
+    let programs = [(
+        "kubedeb-docker-api".to_string(),
+        std::path::PathBuf::from(env!("CARGO_BIN_EXE_kubedeb-docker-api")),
+    )]
+    .into();
     let specs = cluster::packages(&BuildInput {
         config: &cfg,
         binaries: &binaries,
+        programs: &programs,
         templates: None,
         etcd_v3_api: false,
     })

@@ -549,3 +549,217 @@ fn control_plane_standins_talk_to_each_other_over_loopback() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("error reading root-ca-file"));
 }
+
+/// Runs openssl in `dir`; panics unless it succeeds.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run openssl: {e} (install it: apt-get install openssl)")
+        });
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The extensions of the package's postinst (templates/scripts/k8s-master.postinst).
+const OPENSSL_CNF: &str = "[req]\ndistinguished_name = dn\n[dn]\n\
+    [ca]\nbasicConstraints = critical, CA:true\nkeyUsage = critical, keyCertSign, cRLSign, digitalSignature\n\
+    [server]\nbasicConstraints = critical, CA:false\nkeyUsage = critical, digitalSignature, keyEncipherment\n\
+    extendedKeyUsage = serverAuth, clientAuth\nsubjectAltName = IP:127.0.0.1\n\
+    [client]\nbasicConstraints = critical, CA:false\nkeyUsage = critical, digitalSignature, keyEncipherment\n\
+    extendedKeyUsage = clientAuth\n";
+
+/// Makes the CA `{ca}.crt`/`{ca}.key` in `dir`.
+fn make_ca(dir: &Path, ca: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-config",
+            "openssl.cnf",
+            "-extensions",
+            "ca",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &format!("{ca}.key"),
+            "-out",
+            &format!("{ca}.crt"),
+            "-subj",
+            &format!("/CN={ca}"),
+            "-days",
+            "2",
+            "-sha256",
+        ],
+    );
+}
+
+/// Makes `{name}.key` and `{name}.crt` in `dir`, signed by the CA `ca` with the extensions `section`.
+fn issue(dir: &Path, ca: &str, name: &str, section: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-config",
+            "openssl.cnf",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-subj",
+            &format!("/CN={name}"),
+            "-out",
+            &format!("{name}.csr"),
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}.crt"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-sha256",
+            "-extfile",
+            "openssl.cnf",
+            "-extensions",
+            section,
+            "-out",
+            &format!("{name}.crt"),
+        ],
+    );
+}
+
+/// curl's answer as (exit code, HTTP status, body); the status is "000" when TLS failed.
+fn curl(dir: &Path, args: &[&str], url: &str) -> (i32, String, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "-w", "\n%{http_code}"])
+        .args(args)
+        .arg(url)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run curl: {e} (install it: apt-get install curl)"));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (
+        out.status.code().unwrap_or(-1),
+        code.to_string(),
+        format!("{body}{}", String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
+#[test]
+fn apiserver_secure_port_requires_a_client_certificate_or_token_like_1_1_4() {
+    let etcd = LocalEtcd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::write(d.join("openssl.cnf"), OPENSSL_CNF).unwrap();
+    make_ca(d, "ca");
+    issue(d, "ca", "server", "server");
+    issue(d, "ca", "kubecfg", "client");
+    make_ca(d, "other-ca");
+    issue(d, "other-ca", "stranger", "client");
+    fs::write(d.join("tokens.csv"), "s3cret,admin,1,system:masters\n").unwrap();
+    let (insecure, secure) = (standin::free_port(), standin::free_port());
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let path = |f: &str| d.join(f).to_str().unwrap().to_string();
+    let _api = spawn(
+        "kube-apiserver",
+        &s(&[
+            &format!("--etcd-servers={}", etcd.url),
+            "--insecure-bind-address=127.0.0.1",
+            &format!("--insecure-port={insecure}"),
+            "--bind-address=127.0.0.1",
+            &format!("--secure-port={secure}"),
+            "--service-cluster-ip-range=192.168.3.0/24",
+            &format!("--client-ca-file={}", path("ca.crt")),
+            &format!("--tls-cert-file={}", path("server.crt")),
+            &format!("--tls-private-key-file={}", path("server.key")),
+            &format!("--token-auth-file={}", path("tokens.csv")),
+        ]),
+        &[],
+    );
+    let https = format!("https://127.0.0.1:{secure}/healthz");
+    let ca = ["--cacert", "ca.crt"];
+    // No credential: 401 with the real one's body, once the secure port is up.
+    let (exit, code, body) = wait_for("the secure port", 30, || {
+        let got = curl(d, &ca, &https);
+        (got.1 != "000").then_some(got)
+    });
+    assert_eq!(
+        (exit, code.as_str(), body.as_str()),
+        (0, "401", "Unauthorized\n"),
+        "no credential"
+    );
+    // The apiserver's other paths are as closed.
+    let (_, code, _) = curl(d, &ca, &format!("https://127.0.0.1:{secure}/api/v1/nodes"));
+    assert_eq!(code, "401", "/api/v1/nodes without a credential");
+    // A client certificate signed by --client-ca-file.
+    let mine = [
+        "--cacert",
+        "ca.crt",
+        "--cert",
+        "kubecfg.crt",
+        "--key",
+        "kubecfg.key",
+    ];
+    let (exit, code, body) = curl(d, &mine, &https);
+    assert_eq!(
+        (exit, code.as_str(), body.as_str()),
+        (0, "200", "ok"),
+        "client certificate of the CA"
+    );
+    // A client certificate of another CA: refused in the handshake or with 401.
+    let theirs = [
+        "--cacert",
+        "ca.crt",
+        "--cert",
+        "stranger.crt",
+        "--key",
+        "stranger.key",
+    ];
+    let (exit, code, body) = curl(d, &theirs, &https);
+    assert!(
+        exit != 0 || code == "401",
+        "a certificate of another CA was let in: exit {exit}, status {code}, {body:?}"
+    );
+    assert_ne!(
+        code, "200",
+        "a certificate of another CA was let in: {body:?}"
+    );
+    // A bearer token of --token-auth-file, and one that is not in it.
+    let token = ["--cacert", "ca.crt", "-H", "Authorization: Bearer s3cret"];
+    let (_, code, body) = curl(d, &token, &https);
+    assert_eq!(
+        (code.as_str(), body.as_str()),
+        ("200", "ok"),
+        "listed token"
+    );
+    let wrong = ["--cacert", "ca.crt", "-H", "Authorization: Bearer guess"];
+    let (_, code, _) = curl(d, &wrong, &https);
+    assert_eq!(code, "401", "unlisted token");
+    // The insecure port stays open to anyone, as in 1.1.4.
+    let (exit, code, body) = curl(d, &[], &format!("http://127.0.0.1:{insecure}/healthz"));
+    assert_eq!(
+        (exit, code.as_str(), body.as_str()),
+        (0, "200", "ok"),
+        "insecure port"
+    );
+}

@@ -63,9 +63,15 @@ fn other_config() -> Config {
 
 fn build(config: &Config, etcd_v3_api: bool) -> Vec<PackageSpec> {
     let binaries = fixtures::catalog_binaries_as(config, Path::new("/bin/true"));
+    let programs = [(
+        "kubedeb-docker-api".to_string(),
+        std::path::PathBuf::from(env!("CARGO_BIN_EXE_kubedeb-docker-api")),
+    )]
+    .into();
     cluster::packages(&BuildInput {
         config,
         binaries: &binaries,
+        programs: &programs,
         templates: None,
         etcd_v3_api,
     })
@@ -258,7 +264,12 @@ fn default_config_flags_pass_the_contracts_and_match_the_seed() {
         "tls-private-key-file",
         "/srv/kubernetes/server.key",
     );
-    expect(&p, "kube-controller-manager", "master", "127.0.0.1:8080");
+    expect(
+        &p,
+        "kube-controller-manager",
+        "master",
+        "http://127.0.0.1:8080",
+    );
     expect(
         &p,
         "kube-controller-manager",
@@ -271,7 +282,7 @@ fn default_config_flags_pass_the_contracts_and_match_the_seed() {
         "service-account-private-key-file",
         "/srv/kubernetes/server.key",
     );
-    expect(&p, "kube-scheduler", "master", "127.0.0.1:8080");
+    expect(&p, "kube-scheduler", "master", "http://127.0.0.1:8080");
     expect(&p, "kubelet", "hostname-override", NODE_IP);
     expect(&p, "kubelet", "api-servers", &format!("http://{m}:8080"));
     expect(&p, "kubelet", "cluster-dns", "192.168.3.10");
@@ -612,6 +623,8 @@ fn systemd_analyze_verify_catches_a_broken_unit() {
 }
 
 #[test]
+/// The seed's orderings, with PartOf= where it had BindsTo=: a dependency restarted by systemd
+/// after a crash restarts what depends on it (BindsTo= only stopped it and left it down).
 fn units_keep_the_seed_orderings() {
     let specs = build(&default_config(), false);
     let unit = |name: &str| file(&specs, &format!("/lib/systemd/system/{name}"));
@@ -626,11 +639,13 @@ fn units_keep_the_seed_orderings() {
             "{u}"
         );
         assert!(u.contains("\nAfter=etcd.service flanneld.service\n"), "{u}");
-        assert!(u.contains("\nBindsTo=etcd.service\n"), "{u}");
+        assert!(u.contains("\nPartOf=etcd.service\n"), "{u}");
+        assert!(!u.contains("BindsTo="), "{u}");
     }
     for name in ["kubelet.service", "kube-proxy.service"] {
         let u = unit(name);
-        assert!(u.contains("\nBindsTo=flanneld.service\n"), "{u}");
+        assert!(u.contains("\nPartOf=flanneld.service\n"), "{u}");
+        assert!(!u.contains("BindsTo="), "{u}");
         assert!(u.contains("Requires=flanneld.service"), "{u}");
         assert!(u.contains("After=flanneld.service"), "{u}");
     }
@@ -639,12 +654,18 @@ fn units_keep_the_seed_orderings() {
     assert!(unit("flanneld.service").contains("\nType=notify\n"));
     let master = unit("flanneld.service.d/kubedeb-master.conf");
     assert!(
-        master.contains("\nBindsTo=etcd.service\nAfter=etcd.service\n"),
+        master.contains("\nRequires=etcd.service\nPartOf=etcd.service\nAfter=etcd.service\n"),
         "{master}"
     );
     for (binary, _) in SERVICES {
         let u = unit(&format!("{binary}.service"));
-        assert!(u.contains("\nRestart=on-failure\n"), "{binary}: {u}");
+        let restart = if u.contains("PartOf=") {
+            // Also after a clean exit: an apiserver may exit when its etcd went away.
+            "\nRestart=always\n"
+        } else {
+            "\nRestart=on-failure\n"
+        };
+        assert!(u.contains(restart), "{binary}: {u}");
         assert!(
             u.contains("\nWantedBy=multi-user.target\n"),
             "{binary}: {u}"
@@ -692,7 +713,7 @@ fn scripts_pass_sh_n_and_shellcheck() {
     for (config, v3) in [(default_config(), false), (other_config(), true)] {
         let specs = build(&config, v3);
         let scripts = shell_scripts(&specs);
-        assert_eq!(scripts.len(), 9 + 3, "9 maintainer scripts and 3 helpers");
+        assert_eq!(scripts.len(), 9 + 4, "9 maintainer scripts and 4 helpers");
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in &scripts {
             assert!(text.starts_with("#!/bin/sh\n"), "{name}");
@@ -747,7 +768,7 @@ fn maintainer_scripts_use_the_debhelper_way() {
     for (package, units) in [
         ("k8s-flannel", "kubedeb-node.service flanneld.service"),
         ("k8s-master", "etcd.service kube-apiserver.service kube-controller-manager.service kube-scheduler.service"),
-        ("k8s-minion", "kubelet.service kube-proxy.service"),
+        ("k8s-minion", "kubedeb-docker-api.service kubelet.service kube-proxy.service"),
     ] {
         let postinst = &scripts[&format!("{package}.postinst")];
         assert!(postinst.contains(&format!("for _kubedeb_unit in {units}; do")), "{postinst}");

@@ -229,9 +229,17 @@ pub struct Lab {
     dir: PathBuf,
     hosts: Vec<Host>,
     next: u8,
+    cgroup_v1: bool,
 }
 
 impl Lab {
+    /// A lab whose hosts boot with cgroup v1, as kubelet 1.1.4 needs (see [`Lab::boot`]).
+    pub fn with_cgroup_v1() -> Lab {
+        let mut lab = Lab::new();
+        lab.cgroup_v1 = true;
+        lab
+    }
+
     /// A fresh network namespace with a bridge on 10.213.7.1/24. Hosts get .11, .12, ...
     pub fn new() -> Lab {
         assert!(
@@ -257,6 +265,7 @@ impl Lab {
             dir,
             hosts: Vec::new(),
             next: 11,
+            cgroup_v1: false,
         };
         run_ok(
             Command::new("ip").args(["netns", "add", &netns]),
@@ -303,10 +312,40 @@ impl Lab {
         write(
             &root.join("etc/systemd/network/80-container-host0.network"),
             &format!(
-                "# kubedeb e2e: a static address on the test bridge, no route out.\n[Match]\nName=host0\n\n\
-                 [Network]\nAddress={ip}/24\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nLLMNR=no\nMulticastDNS=no\n"
+                "# kubedeb e2e: a static address on the test bridge. The default route ends in the\n\
+                 # bridge's namespace, which has no route out (kube-proxy 1.1 wants a default route).\n\
+                 [Match]\nName=host0\n\n\
+                 [Network]\nAddress={ip}/24\nGateway={gateway}\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nLLMNR=no\nMulticastDNS=no\n",
+                gateway = self.gateway
             ),
         );
+        // A resolver that answers at once (nothing listens, so the query is refused): an
+        // unreachable one delays kubelet and apt by its timeouts.
+        let resolv = root.join("etc/resolv.conf");
+        let _ = fs::remove_file(&resolv);
+        write(
+            &resolv,
+            "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+        );
+        if self.cgroup_v1 {
+            // systemd-nspawn mounts the v1 controllers read-only; Docker must create cgroups.
+            write(
+                &root.join("etc/systemd/system/lab-cgroup-rw.service"),
+                "[Unit]\nDescription=kubedeb e2e lab: writable cgroup v1 controllers\n\
+                 DefaultDependencies=no\nBefore=sysinit.target containerd.service docker.service\n\n\
+                 [Service]\nType=oneshot\nRemainAfterExit=yes\n\
+                 ExecStart=/bin/sh -c 'for d in /sys/fs/cgroup/*/; do c=$(basename $d); \
+                 case $c in systemd|unified) continue;; esac; \
+                 umount -l $d && mount -t cgroup -o rw,nosuid,nodev,noexec,$c cgroup $d; done'\n\n\
+                 [Install]\nWantedBy=sysinit.target\n",
+            );
+            let wants = root.join("etc/systemd/system/sysinit.target.wants");
+            fs::create_dir_all(&wants).unwrap();
+            let _ = std::os::unix::fs::symlink(
+                "/etc/systemd/system/lab-cgroup-rw.service",
+                wants.join("lab-cgroup-rw.service"),
+            );
+        }
         let wants = root.join("etc/systemd/system/multi-user.target.wants");
         fs::create_dir_all(&wants).unwrap();
         let link = wants.join("systemd-networkd.service");
@@ -315,6 +354,11 @@ impl Lab {
                 .unwrap();
         }
         write(&root.join("etc/hostname"), &format!("{name}\n"));
+        let hosts = fs::read_to_string(root.join("etc/hosts")).unwrap_or_default();
+        write(
+            &root.join("etc/hosts"),
+            &format!("{hosts}127.0.1.1\t{name}\n"),
+        );
         prepare(&root);
 
         let machine = format!("{name}-{}", self.id);
@@ -340,10 +384,12 @@ impl Lab {
                 "--capability=all",
                 "--system-call-filter=@system-service @mount @privileged keyctl bpf",
             ])
-            // A cgroup v2 tree for the container even on a host with the hybrid layout:
-            // there nspawn mounts the v1 controllers read-only and runc cannot start any
-            // Docker container; under v2 Docker uses the systemd driver and runs them.
-            .env("SYSTEMD_NSPAWN_UNIFIED_HIERARCHY", "1")
+            // cgroup v2 unless the lab asks for v1: under v2 Docker uses the systemd driver
+            // and needs nothing more; under v1 the controllers are made writable at boot.
+            .env(
+                "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY",
+                if self.cgroup_v1 { "0" } else { "1" },
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
