@@ -42,6 +42,7 @@ pub const BUILTIN: &[(&str, &str)] = builtin![
     "lib/cgroup-v1",
     "lib/dockerd-flannel",
     "lib/flannel-network",
+    "lib/flannel-vtep",
     "lib/node-env",
     "scripts/k8s-flannel.postinst",
     "scripts/k8s-flannel.postrm",

@@ -259,7 +259,7 @@ fn real_daemons_cluster_from_the_served_repository() {
         packages.push("docker.io");
         nspawn::debian_root(&packages)
     };
-    let mut lab = Lab::with_cgroup_v1();
+    let mut lab = Lab::new();
     let release = |_: &Path| Release {
         from: releases.clone(),
         catalog: releases.join("catalog.toml"),
@@ -285,6 +285,10 @@ fn real_daemons_cluster_from_the_served_repository() {
             cl.up().map(|_| ()),
         );
     }
+    c.check(
+        "lintian --fail-on error passes on the packages of the real binaries",
+        lintian(&clusters[0].path().join("dist")),
+    );
     for n in &NODES {
         lab.boot(n.host, &image, |root| {
             if n.runs_pods() {
@@ -369,7 +373,10 @@ fn real_daemons_cluster_from_the_served_repository() {
             let master = lab.host(clusters[n.cluster].master);
             let ready = eventually(master, 180, &format!("{}", NodeReady(host.ip)));
             if c.check(
-                &format!("{}: Ready in kubectl get nodes, named {}", n.host, host.ip),
+                &format!(
+                    "{}: Ready in kubectl get nodes, named and addressed {}",
+                    n.host, host.ip
+                ),
                 ready.map(|_| ()),
             ) {
                 ready_after.push((n.host, started.elapsed()));
@@ -490,7 +497,34 @@ fn real_daemons_cluster_from_the_served_repository() {
     );
 
     // Crashes: systemd restarts the killed daemon and, through PartOf=, what depends on it.
-    for (host, unit) in [("node1", "flanneld"), ("master", "etcd")] {
+    let crashes = [
+        ("node1", "flanneld", &["kubelet", "kube-proxy"][..]),
+        (
+            "master",
+            "etcd",
+            &[
+                "kube-apiserver",
+                "kube-controller-manager",
+                "kube-scheduler",
+                "flanneld",
+            ][..],
+        ),
+    ];
+    let pids = |host: &Host, units: &[&str]| {
+        on(
+            host,
+            &format!(
+                "for u in {}; do systemctl show -p MainPID --value $u; done",
+                units.join(" ")
+            ),
+        )
+        .unwrap_or_default()
+    };
+    let before: Vec<String> = crashes
+        .iter()
+        .map(|(h, _, deps)| pids(l.host(h), deps))
+        .collect();
+    for (host, unit, _) in crashes {
         l.c.check(
             &format!("crash: kill -9 of {unit} on {host}"),
             on(
@@ -503,6 +537,22 @@ fn real_daemons_cluster_from_the_served_repository() {
     std::thread::sleep(Duration::from_secs(3));
     for n in NODES.iter().filter(|n| n.cluster == 0) {
         l.units_active("crash:", n, 60);
+    }
+    for ((host, unit, deps), before) in crashes.iter().zip(&before) {
+        let now = pids(l.host(host), deps);
+        let restarted = before
+            .lines()
+            .zip(now.lines())
+            .all(|(b, n)| b != n && n != "0");
+        l.c.check(
+            &format!(
+                "crash: {host}: {} were restarted with {unit}",
+                deps.join(", ")
+            ),
+            ensure(restarted && now.lines().count() == deps.len(), || {
+                format!("main PIDs before {before:?}, after {now:?}")
+            }),
+        );
     }
     l.pods_ping("crash:", "node1", "node2", 60);
 
@@ -579,6 +629,7 @@ fn real_daemons_cluster_from_the_served_repository() {
     // node1 leaves, is purged, and comes back.
     let node1 = l.host("node1");
     let packages = NODES[1].packages.join(" ");
+    let vtep_mac = on(node1, "cat /sys/class/net/flannel.1/address").unwrap_or_default();
     l.c.check(
         "remove: node1: apt-get remove",
         on(node1, &format!("apt-get -y remove {packages} </dev/null")).map(|_| ()),
@@ -600,6 +651,19 @@ fn real_daemons_cluster_from_the_served_repository() {
                     || format!("docker0 {addr} mtu {mtu}, container {ip}"),
                 )
             }),
+    );
+    // The master notices (node-monitor-grace-period, 40 s), so Ready after the reinstall is news.
+    l.c.check(
+        "remove: node1: the master marks it NotReady",
+        eventually(
+            l.host("master"),
+            120,
+            &format!(
+                "kubectl get nodes --no-headers | awk '$1 == \"{}\" && $3 ~ /^NotReady/' | grep .",
+                node1.ip
+            ),
+        )
+        .map(|_| ()),
     );
     l.c.check(
         "purge: node1: apt-get purge",
@@ -638,9 +702,17 @@ fn real_daemons_cluster_from_the_served_repository() {
         "reinstall: node1: its pod is Running again",
         eventually(l.host("master"), 180, &format!("kubectl get pod {} -o template --template='{{{{.status.phase}}}}' | grep -x Running", pod_name("node1"))).map(|_| ()),
     );
-    // flanneld gives the new flannel.1 a new MAC; the other nodes learn it when their neighbour
-    // entry for the old one expires, so this may take up to a minute and a half.
-    if let Some(took) = l.pods_ping("reinstall:", "node1", "node2", 150) {
+    // With a new flannel.1 MAC the other nodes would keep sending to the old one until their
+    // neighbour entry expires (up to 90 s): flannel-vtep gives it the same MAC again.
+    l.c.check(
+        "reinstall: node1: flannel.1 has the MAC it had before the purge",
+        on(node1, "cat /sys/class/net/flannel.1/address").and_then(|now| {
+            ensure(now == vtep_mac && !now.is_empty(), || {
+                format!("{vtep_mac:?} then {now:?}")
+            })
+        }),
+    );
+    if let Some(took) = l.pods_ping("reinstall:", "node1", "node2", 20) {
         say(&format!(
             "# reinstall: the pods reached each other after {:.0?}",
             took
@@ -649,17 +721,49 @@ fn real_daemons_cluster_from_the_served_repository() {
     l.c.finish();
 }
 
-/// The `kubectl get nodes` test for one node, as a shell command.
+/// The `kubectl get nodes` test for one node, as a shell command: Ready, and addressed by its IP.
 struct NodeReady(Ipv4Addr);
 
 impl std::fmt::Display for NodeReady {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         write!(
             f,
-            "kubectl get nodes --no-headers | awk '$1 == \"{}\" && $3 ~ /^Ready/' | grep .",
+            "kubectl get nodes --no-headers | awk '$1 == \"{0}\" && $3 ~ /^Ready/' | grep . && \
+             kubectl get node {0} -o template --template='{{{{range .status.addresses}}}}{{{{.address}}}} {{{{end}}}}' | grep -qw {0}",
             self.0
         )
     }
+}
+
+/// `lintian --fail-on error` on every .deb in `dist`; its tags are printed either way.
+fn lintian(dist: &Path) -> Result<(), String> {
+    let debs: Vec<PathBuf> = std::fs::read_dir(dist)
+        .map_err(|e| format!("{}: {e}", dist.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "deb"))
+        .collect();
+    let out = std::process::Command::new("lintian")
+        .args([
+            "--fail-on",
+            "error",
+            "--suppress-tags",
+            "spelling-error-in-binary",
+        ])
+        .args(&debs)
+        .output()
+        .map_err(|e| format!("cannot run lintian: {e} (apt-get install lintian)"))?;
+    let tags = String::from_utf8_lossy(&out.stdout);
+    for line in tags.lines().filter(|l| !l.starts_with("I: ")) {
+        say(&format!("#   lintian: {line}"));
+    }
+    ensure(out.status.success() && debs.len() == 3, || {
+        format!(
+            "{} packages, lintian {}:\n{tags}{}",
+            debs.len(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
 }
 
 /// Each unit's main process is the packaged binary, and that binary is the release's.

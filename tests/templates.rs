@@ -713,7 +713,7 @@ fn scripts_pass_sh_n_and_shellcheck() {
     for (config, v3) in [(default_config(), false), (other_config(), true)] {
         let specs = build(&config, v3);
         let scripts = shell_scripts(&specs);
-        assert_eq!(scripts.len(), 9 + 4, "9 maintainer scripts and 4 helpers");
+        assert_eq!(scripts.len(), 9 + 5, "9 maintainer scripts and 5 helpers");
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in &scripts {
             assert!(text.starts_with("#!/bin/sh\n"), "{name}");
@@ -882,4 +882,64 @@ fn flannel_network_gives_up_with_a_clear_message_without_etcd() {
         "{err}"
     );
     assert!(err.contains("systemctl status etcd"), "{err}");
+}
+
+/// Runs the rendered cgroup-v1 helper with `args` in a mount namespace of its own, where
+/// /sys/fs/cgroup is a cgroup2 mount when `v2`, and /etc/default and /usr/sbin are empty
+/// tmpfs (no update-grub): returns its exit code, output and the GRUB drop-in it left.
+fn cgroup_helper(v2: bool, args: &str) -> (i32, String, String) {
+    let specs = build(&default_config(), false);
+    let dir = tempfile::tempdir().unwrap();
+    let helper = dir.path().join("cgroup-v1");
+    std::fs::write(&helper, file(&specs, "/usr/lib/kubedeb/cgroup-v1")).unwrap();
+    let mount_v2 = if v2 {
+        "mount -t cgroup2 none /sys/fs/cgroup"
+    } else {
+        "true"
+    };
+    let body = format!(
+        "set -e\n{mount_v2}\nmount -t tmpfs none /etc/default\nmount -t tmpfs none /usr/sbin\n\
+         set +e\nfor a in {args}; do sh '{helper}' $a 2>&1; echo \"exit $?\"; done\n\
+         cat /etc/default/grub.d/kubedeb-cgroup-v1.cfg 2>/dev/null; true",
+        helper = helper.display()
+    );
+    let out = run(
+        Command::new("unshare").args(["--mount", "--propagation", "private", "sh", "-c", &body]),
+        "unshare is in util-linux (run as root)",
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let code = text
+        .lines()
+        .find_map(|l| l.strip_prefix("exit "))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(-1);
+    let dropin = text
+        .split_once("GRUB_CMDLINE_LINUX=")
+        .map(|(_, v)| v.lines().next().unwrap_or("").to_string())
+        .unwrap_or_default();
+    (code, text, dropin)
+}
+
+#[test]
+fn cgroup_v1_helper_says_what_to_do_on_cgroup_v2_and_writes_the_grub_dropin() {
+    let (code, out, _) = cgroup_helper(false, "check");
+    assert_eq!(code, 0, "cgroup v1 (this test host's layout) passes: {out}");
+    let (code, out, dropin) = cgroup_helper(true, "check");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("kubelet 1.1.4 needs cgroup v1"), "{out}");
+    assert!(
+        out.contains("/usr/lib/kubedeb/cgroup-v1 enable") && out.contains("reboot"),
+        "the message names the command and the reboot: {out}"
+    );
+    assert!(dropin.is_empty(), "check writes nothing: {out}");
+    let (code, out, dropin) = cgroup_helper(true, "enable check");
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        dropin, "\"$GRUB_CMDLINE_LINUX systemd.unified_cgroup_hierarchy=0\"",
+        "{out}"
+    );
+    assert!(out.contains("update-grub is not installed"), "{out}");
+    assert!(out.contains("is in place: reboot to use it"), "{out}");
+    let (_, out, dropin) = cgroup_helper(true, "enable disable");
+    assert!(dropin.is_empty(), "disable removes the drop-in: {out}");
 }

@@ -229,17 +229,9 @@ pub struct Lab {
     dir: PathBuf,
     hosts: Vec<Host>,
     next: u8,
-    cgroup_v1: bool,
 }
 
 impl Lab {
-    /// A lab whose hosts boot with cgroup v1, as kubelet 1.1.4 needs (see [`Lab::boot`]).
-    pub fn with_cgroup_v1() -> Lab {
-        let mut lab = Lab::new();
-        lab.cgroup_v1 = true;
-        lab
-    }
-
     /// A fresh network namespace with a bridge on 10.213.7.1/24. Hosts get .11, .12, ...
     pub fn new() -> Lab {
         assert!(
@@ -265,7 +257,6 @@ impl Lab {
             dir,
             hosts: Vec::new(),
             next: 11,
-            cgroup_v1: false,
         };
         run_ok(
             Command::new("ip").args(["netns", "add", &netns]),
@@ -327,25 +318,24 @@ impl Lab {
             &resolv,
             "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
         );
-        if self.cgroup_v1 {
-            // systemd-nspawn mounts the v1 controllers read-only; Docker must create cgroups.
-            write(
-                &root.join("etc/systemd/system/lab-cgroup-rw.service"),
-                "[Unit]\nDescription=kubedeb e2e lab: writable cgroup v1 controllers\n\
-                 DefaultDependencies=no\nBefore=sysinit.target containerd.service docker.service\n\n\
-                 [Service]\nType=oneshot\nRemainAfterExit=yes\n\
-                 ExecStart=/bin/sh -c 'for d in /sys/fs/cgroup/*/; do c=$(basename $d); \
-                 case $c in systemd|unified) continue;; esac; \
-                 umount -l $d && mount -t cgroup -o rw,nosuid,nodev,noexec,$c cgroup $d; done'\n\n\
-                 [Install]\nWantedBy=sysinit.target\n",
-            );
-            let wants = root.join("etc/systemd/system/sysinit.target.wants");
-            fs::create_dir_all(&wants).unwrap();
-            let _ = std::os::unix::fs::symlink(
-                "/etc/systemd/system/lab-cgroup-rw.service",
-                wants.join("lab-cgroup-rw.service"),
-            );
-        }
+        // kubelet 1.1.4 runs pods on cgroup v1 only. systemd-nspawn mounts the v1 controllers
+        // read-only; Docker must create cgroups in them.
+        write(
+            &root.join("etc/systemd/system/lab-cgroup-rw.service"),
+            "[Unit]\nDescription=kubedeb e2e lab: writable cgroup v1 controllers\n\
+             DefaultDependencies=no\nBefore=sysinit.target containerd.service docker.service\n\n\
+             [Service]\nType=oneshot\nRemainAfterExit=yes\n\
+             ExecStart=/bin/sh -c 'for d in /sys/fs/cgroup/*/; do c=$(basename $d); \
+             case $c in systemd|unified) continue;; esac; \
+             umount -l $d && mount -t cgroup -o rw,nosuid,nodev,noexec,$c cgroup $d; done'\n\n\
+             [Install]\nWantedBy=sysinit.target\n",
+        );
+        let sysinit = root.join("etc/systemd/system/sysinit.target.wants");
+        fs::create_dir_all(&sysinit).unwrap();
+        let _ = std::os::unix::fs::symlink(
+            "/etc/systemd/system/lab-cgroup-rw.service",
+            sysinit.join("lab-cgroup-rw.service"),
+        );
         let wants = root.join("etc/systemd/system/multi-user.target.wants");
         fs::create_dir_all(&wants).unwrap();
         let link = wants.join("systemd-networkd.service");
@@ -384,12 +374,8 @@ impl Lab {
                 "--capability=all",
                 "--system-call-filter=@system-service @mount @privileged keyctl bpf",
             ])
-            // cgroup v2 unless the lab asks for v1: under v2 Docker uses the systemd driver
-            // and needs nothing more; under v1 the controllers are made writable at boot.
-            .env(
-                "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY",
-                if self.cgroup_v1 { "0" } else { "1" },
-            )
+            // cgroup v1 (the hosts' controllers are made writable at boot, see above).
+            .env("SYSTEMD_NSPAWN_UNIFIED_HIERARCHY", "0")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
