@@ -188,7 +188,17 @@ impl<'a> Lifecycle<'a> {
              test -z \"$failed\" || {{ echo \"failed: $failed\"; exit 1; }}",
             units.join(" ")
         );
-        let r = eventually(host, within, &script);
+        let r = eventually(host, within, &script).map_err(|e| {
+            let journal = on(
+                host,
+                &format!(
+                    "for u in {}; do systemctl is-active -q $u || journalctl -u $u -n 25 --no-pager; done",
+                    units.join(" ")
+                ),
+            )
+            .unwrap_or_else(|e| e);
+            format!("{e}\njournal of the units not active:\n{journal}")
+        });
         self.c.check(
             &format!(
                 "{phase} {}: every unit of {} is active ({} units), none failed",
