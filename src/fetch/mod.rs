@@ -7,6 +7,8 @@
 //! - `kubedeb.lock`: hashes trusted on first use for tarballs without a published checksum.
 //!
 //! Sources are tried in order: each mirror base URL (`<mirror>/<file>`), then upstream's URL.
+//! Whatever the source (the cache, `--from`, a download), its tarball is let in at one place,
+//! `Fetcher::accept`, so the rules for trusting a file cannot drift apart between sources.
 
 mod cache;
 mod download;
