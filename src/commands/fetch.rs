@@ -7,21 +7,15 @@ use crate::fetch::{fetch, FetchOptions};
 pub fn run(args: &FetchArgs) -> anyhow::Result<()> {
     let cluster = &args.cluster;
     let (config, catalog) = super::load(cluster)?;
-    let opts = FetchOptions {
-        mirrors: mirrors(args, &config)?,
-        from: args.from.clone(),
-        cache: args.cache.clone(),
-    };
-    let binaries = fetch(&config, &catalog, &opts)?;
+    let binaries = fetch(&config, &catalog, &options(args, &config)?)?;
     for (name, path) in binaries.iter() {
         println!("{name}\t{}", path.display());
     }
     Ok(())
 }
 
-/// Mirrors given on the command line first, then those of the config file.
-pub fn mirrors(args: &FetchArgs, config: &Config) -> anyhow::Result<Vec<String>> {
-    // Mirrors given on the command line come first, then those of the config file.
+/// What `fetch` and `up` fetch with: the command line's mirrors first, then the config file's.
+pub fn options(args: &FetchArgs, config: &Config) -> anyhow::Result<FetchOptions> {
     let mut mirrors = args.mirrors.clone();
     for mirror in &config.fetch.mirrors {
         if !mirrors.contains(mirror) {
@@ -37,5 +31,9 @@ pub fn mirrors(args: &FetchArgs, config: &Config) -> anyhow::Result<Vec<String>>
             );
         }
     }
-    Ok(mirrors)
+    Ok(FetchOptions {
+        mirrors,
+        from: args.from.clone(),
+        cache: args.cache.clone(),
+    })
 }

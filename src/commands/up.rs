@@ -1,18 +1,17 @@
 //! `kubedeb up`: fetch, build and publish in one command.
 
 use crate::cli::UpArgs;
-use crate::fetch::{fetch, FetchOptions};
+use crate::fetch::fetch;
 use crate::repository::RepoError;
 
 pub fn run(args: &UpArgs) -> anyhow::Result<()> {
     let cluster = &args.fetch.cluster;
     let (config, catalog) = super::load(cluster)?;
-    let opts = FetchOptions {
-        mirrors: super::fetch::mirrors(&args.fetch, &config)?,
-        from: args.fetch.from.clone(),
-        cache: args.fetch.cache.clone(),
-    };
-    let binaries = fetch(&config, &catalog, &opts)?;
+    let binaries = fetch(
+        &config,
+        &catalog,
+        &super::fetch::options(&args.fetch, &config)?,
+    )?;
     let debs = super::build::build(&args.packages, &config, &catalog, &binaries)?;
     for deb in &debs {
         println!("built      {}", deb.display());

@@ -2,7 +2,8 @@
 
 use super::control::Paragraph;
 use super::error::RepoError;
-use super::layout::{entry_key, State, COMPONENT};
+use super::layout::{State, COMPONENT};
+use super::plan::EntryKey;
 use super::version;
 use md5::Md5;
 use sha2::{Digest, Sha256};
@@ -32,10 +33,11 @@ struct Listed {
 /// Debian's order: by package name, then version (dpkg's ordering), then architecture.
 pub fn sort_entries(entries: &mut [Paragraph]) {
     entries.sort_by(|a, b| {
-        let (a, b) = (entry_key(a), entry_key(b));
-        a.0.cmp(&b.0)
-            .then_with(|| version::compare(&a.1, &b.1))
-            .then_with(|| a.2.cmp(&b.2))
+        let (a, b) = (EntryKey::of(a), EntryKey::of(b));
+        a.name
+            .cmp(&b.name)
+            .then_with(|| version::compare(&a.version, &b.version))
+            .then_with(|| a.arch.cmp(&b.arch))
     });
 }
 
@@ -43,7 +45,7 @@ pub fn sort_entries(entries: &mut [Paragraph]) {
 pub fn architectures(entries: &[Paragraph]) -> Vec<String> {
     let arches: BTreeSet<String> = entries
         .iter()
-        .map(|e| entry_key(e).2)
+        .map(|e| EntryKey::of(e).arch)
         .filter(|a| a != "all")
         .collect();
     if arches.is_empty() {

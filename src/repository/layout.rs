@@ -3,6 +3,7 @@
 use super::control::{self, Paragraph};
 use super::date;
 use super::error::RepoError;
+use super::plan::EntryKey;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::ErrorKind;
@@ -110,15 +111,6 @@ pub struct State {
     pub sha256_files: Vec<(String, u64, String)>,
 }
 
-/// What a stanza is published under: (package, version, architecture).
-pub type Key = (String, String, String);
-
-/// The key a stanza is published under.
-pub fn entry_key(p: &Paragraph) -> Key {
-    let f = |n: &str| p.get(n).unwrap_or_default().to_string();
-    (f("Package"), f("Version"), f("Architecture"))
-}
-
 /// The current state of a suite, or `None` before its first publish.
 pub fn current(repo: &Path, suite: &str) -> Result<Option<State>, RepoError> {
     let link = suite_link(repo, suite);
@@ -198,15 +190,18 @@ pub fn current(repo: &Path, suite: &str) -> Result<Option<State>, RepoError> {
             .join("Packages");
         let text = fs::read_to_string(&path).map_err(RepoError::io("read", &path))?;
         for stanza in control::parse(&text).map_err(|e| damaged(&path, e))? {
-            let key = entry_key(&stanza);
-            if key.0.is_empty()
-                || key.1.is_empty()
+            let key = EntryKey::of(&stanza);
+            if key.name.is_empty()
+                || key.version.is_empty()
                 || stanza.get("Filename").is_none()
                 || stanza.get("SHA256").is_none()
             {
                 return Err(damaged(
                     &path,
-                    format!("a stanza lacks Package, Version, Filename or SHA256: {key:?}"),
+                    format!(
+                        "a stanza lacks Package, Version, Filename or SHA256: {:?}",
+                        (&key.name, &key.version, &key.arch)
+                    ),
                 ));
             }
             entries.entry(key).or_insert(stanza);

@@ -11,16 +11,20 @@ mod control;
 mod date;
 mod debfile;
 mod error;
+mod files;
 mod index;
 mod layout;
+mod plan;
 mod publish;
+mod recover;
 mod sign;
 mod version;
 
 pub use debfile::{read_control, DebFile};
 pub use error::{Clash, RepoError};
 pub use layout::public_dir;
-pub use publish::{publish, PublishOptions, PublishReport, PublishedPackage};
+pub use plan::PublishedPackage;
+pub use publish::{publish, PublishOptions, PublishReport};
 pub use version::compare as compare_versions;
 
 /// The exported public key: `public/<name>.gpg` (binary, for `signed-by=`) and `public/<name>.asc`.
