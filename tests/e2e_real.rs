@@ -192,7 +192,7 @@ impl<'a> Lifecycle<'a> {
             let journal = on(
                 host,
                 &format!(
-                    "for u in {}; do systemctl is-active -q $u || journalctl -u $u -n 25 --no-pager; done",
+                    "for u in {}; do systemctl is-active -q $u || {{ systemctl status --no-pager -l $u; journalctl -u $u -n 25 --no-pager; }}; done",
                     units.join(" ")
                 ),
             )
