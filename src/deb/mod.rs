@@ -16,7 +16,6 @@ pub mod error;
 pub mod model;
 pub mod tar;
 pub mod tree;
-mod validate;
 mod writer;
 pub mod xz;
 

@@ -1,12 +1,13 @@
 //! One publish: check the debs, take the lock, copy into the pool, stage a signed state, switch it in.
 
-use super::control::{self, Paragraph};
 use super::debfile::{self, DebFile};
 use super::error::{Clash, RepoError};
 use super::index::{self, ReleaseInfo};
 use super::layout::{self, entry_key, Key, State};
 use super::sign::{self, KeyChoice};
-use super::{date, version, KEYRING_NAME};
+use super::{date, KEYRING_NAME};
+use crate::debian::deb822::Paragraph;
+use crate::debian::{fields, version};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions};
@@ -236,7 +237,7 @@ fn publish_locked(
             .map(|e| e.get("SHA256").unwrap_or_default().to_string());
         let published = published.or_else(|| pool.get(&filename).cloned());
         let stanza = || {
-            control::package_stanza(
+            fields::package_stanza(
                 &deb.control,
                 &[
                     ("Filename", filename.clone()),
