@@ -230,6 +230,11 @@ mod tests {
                 "Installed-Size",
                 Box::new(|c| c.extra.push(("Installed-Size".into(), "1".into()))),
             ),
+            // The repository's index owns the file hashes and dropped a deb's own copy.
+            (
+                "SHA256",
+                Box::new(|c| c.extra.push(("SHA256".into(), "0".repeat(64)))),
+            ),
             (
                 "Description",
                 Box::new(|c| c.long_description = "ok\n.hidden".into()),
@@ -241,6 +246,14 @@ mod tests {
             let err = validate(&c).unwrap_err().to_string();
             assert!(err.contains(field), "{field}: {err}");
         }
+    }
+
+    #[test]
+    fn errors_name_field_and_value() {
+        let mut c = sample();
+        c.section = Some("admin\nroot".into());
+        let e = validate(&c).unwrap_err().to_string();
+        assert!(e.contains("Section") && e.contains("single line"), "{e}");
     }
 
     #[test]

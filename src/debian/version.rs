@@ -247,6 +247,7 @@ foo2.1 foo2.10 -1
             "1:2:3",
             "1.0-1-2",
             "2147483647:1",
+            "1.1.4",
         ] {
             assert_eq!(validate(good), Ok(()), "{good}");
         }
@@ -269,6 +270,8 @@ foo2.1 foo2.10 -1
             "1:",
             "1.0_1",
             "1.0-1:2",
+            "a:1.0",
+            "1.0 1",
         ] {
             assert!(validate(bad).is_err(), "{bad:?} should be refused");
         }
