@@ -1,65 +1,66 @@
-//! The control file text: field checks, dpkg's field order and the folded Description.
+//! The control file of a package model: its fields checked and written by Debian's rules.
 
 use super::error::DebError;
 use super::model::{Control, Scripts};
-use super::validate;
+use crate::debian::deb822::{self, Paragraph};
+use crate::debian::{fields, version};
 
-/// Fields the writer sets itself or that belong to other parts of the archive.
-const RESERVED: [&str; 20] = [
-    "Package",
-    "Version",
-    "Architecture",
-    "Maintainer",
-    "Installed-Size",
-    "Depends",
-    "Recommends",
-    "Conflicts",
-    "Breaks",
-    "Replaces",
-    "Provides",
-    "Section",
-    "Priority",
-    "Homepage",
-    "Description",
-    "Conffiles",
-    "Status",
-    "Filename",
-    "Size",
-    "MD5sum",
-];
+fn invalid(field: &str, value: &str, reason: String) -> DebError {
+    DebError::InvalidField {
+        field: field.to_string(),
+        value: value.to_string(),
+        reason,
+    }
+}
+
+/// Whether an extra field would clash with one the writer sets or one that belongs to dpkg's
+/// status database or to the repository's index.
+fn reserved(name: &str) -> bool {
+    [
+        fields::CONTROL_ORDER,
+        fields::STATUS_FIELDS,
+        fields::FILE_FIELDS,
+    ]
+    .concat()
+    .iter()
+    .any(|r| r.eq_ignore_ascii_case(name))
+}
 
 /// Checks every field so that bad input fails before any file is read or written.
 pub fn validate(control: &Control) -> Result<(), DebError> {
-    validate::package_name("Package", &control.package)?;
-    validate::version("Version", &control.version)?;
-    validate::architecture(&control.architecture)?;
-    validate::maintainer(&control.maintainer)?;
-    validate::single_line("Description", &control.summary)?;
-    fold_description(&control.long_description)?;
+    let check = |field: &str, value: &str, rule: fn(&str) -> Result<(), String>| {
+        rule(value).map_err(|reason| invalid(field, value, reason))
+    };
+    check("Package", &control.package, fields::package_name)?;
+    check("Version", &control.version, version::validate)?;
+    check("Architecture", &control.architecture, fields::architecture)?;
+    check("Maintainer", &control.maintainer, fields::maintainer)?;
+    check("Description", &control.summary, deb822::single_line)?;
+    description(control)?;
     if let Some(section) = &control.section {
-        validate::single_line("Section", section)?;
+        check("Section", section, deb822::single_line)?;
     }
     if let Some(priority) = &control.priority {
-        validate::priority(priority)?;
+        check("Priority", priority, fields::priority)?;
     }
     if let Some(homepage) = &control.homepage {
-        validate::single_line("Homepage", homepage)?;
+        check("Homepage", homepage, deb822::single_line)?;
     }
     for (field, items) in relations(control) {
         for item in items {
-            validate::relation(field, item)?;
+            check(field, item, fields::relation)?;
         }
     }
     for (name, value) in &control.extra {
-        validate::field_name(name)?;
-        if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name)) {
-            return Err(DebError::InvalidField {
-                field: name.clone(),
-                value: value.clone(),
-                reason: "this field is set by its own setting or by the writer; remove it from the extra fields".into(),
-            });
+        check(name, name, deb822::field_name)?;
+        if reserved(name) {
+            return Err(invalid(
+                name,
+                value,
+                "this field is set by its own setting or by the writer; remove it from the extra fields".into(),
+            ));
         }
-        validate::single_line(name, value)?;
+        check(name, value, deb822::single_line)?;
     }
     let mut names: Vec<String> = control
         .extra
@@ -68,11 +69,11 @@ pub fn validate(control: &Control) -> Result<(), DebError> {
         .collect();
     names.sort();
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-        return Err(DebError::InvalidField {
-            field: w[0].clone(),
-            value: String::new(),
-            reason: "the extra field is given twice; keep one".into(),
-        });
+        return Err(invalid(
+            &w[0],
+            "",
+            "the extra field is given twice; keep one".into(),
+        ));
     }
     Ok(())
 }
@@ -88,61 +89,39 @@ fn relations(control: &Control) -> [(&'static str, &Vec<String>); 6] {
     ]
 }
 
-/// The extended description as control-file continuation lines: each line indented by one
-/// space, blank lines written as " .", leading and trailing blank lines dropped.
-pub fn fold_description(long: &str) -> Result<String, DebError> {
-    let lines: Vec<&str> = long.lines().map(str::trim_end).collect();
-    let first = lines.iter().position(|l| !l.is_empty());
-    let last = lines.iter().rposition(|l| !l.is_empty());
-    let mut out = String::new();
-    let (Some(first), Some(last)) = (first, last) else {
-        return Ok(out);
-    };
-    for line in &lines[first..=last] {
-        if line.contains(['\r', '\0']) {
-            return Err(DebError::InvalidField {
-                field: "Description".into(),
-                value: line.to_string(),
-                reason: "the long description contains a carriage return or NUL".into(),
-            });
-        }
-        if line.starts_with('.') {
-            // dpkg reserves " .<text>" lines; a lone "." would silently become a blank line.
-            return Err(DebError::InvalidField {
-                field: "Description".into(),
-                value: line.to_string(),
-                reason: "a long-description line may not start with '.'; indent it or reword"
-                    .into(),
-            });
-        }
-        if line.is_empty() {
-            out.push_str(" .\n");
-        } else {
-            out.push(' ');
-            out.push_str(line);
-            out.push('\n');
-        }
+/// The Description value: the summary, then the folded long description as continuation lines.
+fn description(control: &Control) -> Result<String, DebError> {
+    let folded = fields::fold_description(&control.long_description).map_err(|reason| {
+        // Name the offending line rather than the whole text.
+        let line = control
+            .long_description
+            .lines()
+            .map(str::trim_end)
+            .find(|l| l.contains(['\r', '\0']) || l.starts_with('.'))
+            .unwrap_or_default();
+        invalid("Description", line, reason)
+    })?;
+    let mut value = control.summary.clone();
+    if !folded.is_empty() {
+        value.push('\n');
+        value.push_str(folded.trim_end_matches('\n'));
     }
-    Ok(out)
+    Ok(value)
 }
 
-/// Renders `control` in dpkg-gencontrol's field order; call [`validate`] first.
+/// Renders `control` in [`fields::CONTROL_ORDER`], the extra fields after; call [`validate`] first.
 pub fn render(control: &Control, installed_size_kib: u64) -> Result<String, DebError> {
-    let mut out = String::new();
-    let mut field = |name: &str, value: &str| {
-        out.push_str(name);
-        out.push_str(": ");
-        out.push_str(value);
-        out.push('\n');
-    };
-    field("Package", &control.package);
-    field("Version", &control.version);
-    field("Architecture", &control.architecture);
-    field("Maintainer", &control.maintainer);
-    field("Installed-Size", &installed_size_kib.to_string());
+    let mut known: Vec<(String, String)> = vec![
+        ("Package".into(), control.package.clone()),
+        ("Version".into(), control.version.clone()),
+        ("Architecture".into(), control.architecture.clone()),
+        ("Maintainer".into(), control.maintainer.clone()),
+        ("Installed-Size".into(), installed_size_kib.to_string()),
+        ("Description".into(), description(control)?),
+    ];
     for (name, items) in relations(control) {
         if !items.is_empty() {
-            field(name, &items.join(", "));
+            known.push((name.into(), items.join(", ")));
         }
     }
     for (name, value) in [
@@ -151,15 +130,14 @@ pub fn render(control: &Control, installed_size_kib: u64) -> Result<String, DebE
         ("Homepage", &control.homepage),
     ] {
         if let Some(value) = value {
-            field(name, value);
+            known.push((name.into(), value.clone()));
         }
     }
-    field("Description", &control.summary);
-    out.push_str(&fold_description(&control.long_description)?);
-    for (name, value) in &control.extra {
-        out.push_str(&format!("{name}: {value}\n"));
-    }
-    Ok(out)
+    let mut paragraph = Paragraph {
+        fields: deb822::in_order(known, fields::CONTROL_ORDER),
+    };
+    paragraph.fields.extend(control.extra.iter().cloned());
+    Ok(paragraph.to_text())
 }
 
 /// The maintainer scripts that are present, by their control-archive name.
@@ -252,6 +230,11 @@ mod tests {
                 "Installed-Size",
                 Box::new(|c| c.extra.push(("Installed-Size".into(), "1".into()))),
             ),
+            // The repository's index owns the file hashes and dropped a deb's own copy.
+            (
+                "SHA256",
+                Box::new(|c| c.extra.push(("SHA256".into(), "0".repeat(64)))),
+            ),
             (
                 "Description",
                 Box::new(|c| c.long_description = "ok\n.hidden".into()),
@@ -263,6 +246,14 @@ mod tests {
             let err = validate(&c).unwrap_err().to_string();
             assert!(err.contains(field), "{field}: {err}");
         }
+    }
+
+    #[test]
+    fn errors_name_field_and_value() {
+        let mut c = sample();
+        c.section = Some("admin\nroot".into());
+        let e = validate(&c).unwrap_err().to_string();
+        assert!(e.contains("Section") && e.contains("single line"), "{e}");
     }
 
     #[test]

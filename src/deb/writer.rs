@@ -8,9 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::ar;
-use super::blocks::{BlockWriter, BuildReport};
-use super::codec::Codec;
-use super::compress::{self, Encoder};
+use super::compress::{self, BlockWriter, BuildReport, Codec, Encoder};
 use super::control;
 use super::data::{self, DataSummary};
 use super::error::DebError;

@@ -1,8 +1,7 @@
 //! Reading a .deb without dpkg: the ar members, the control file inside control.tar, and the file's hashes.
 
-use super::control;
 use super::error::RepoError;
-use super::version;
+use crate::debian::{deb822, fields, version};
 use md5::Md5;
 use sha2::{Digest, Sha256};
 use std::fs::File;
@@ -220,8 +219,7 @@ fn control_text(file: &mut File, member: &Member) -> Result<String, String> {
 }
 
 fn check_control(text: &str) -> Result<Vec<(String, String)>, String> {
-    let paragraphs =
-        control::parse(text).map_err(|e| format!("the control file is broken: {e}"))?;
+    let paragraphs = deb822::parse(text).map_err(|e| format!("the control file is broken: {e}"))?;
     let paragraph = match paragraphs.as_slice() {
         [one] => one,
         [] => return Err("the control file is empty".into()),
@@ -239,24 +237,45 @@ fn check_control(text: &str) -> Result<Vec<(String, String)>, String> {
             .ok_or_else(|| format!("the control file has no {name} field"))
     };
     let package = required("Package")?;
-    let valid_name = package.len() >= 2
-        && package.as_bytes()[0].is_ascii_alphanumeric()
-        && package
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b));
-    if !valid_name {
-        return Err(format!(
-            "the package name {package:?} is invalid (lower-case letters, digits, + - . and at least 2 characters)"
-        ));
-    }
-    version::validate(required("Version")?)
-        .map_err(|e| format!("the control file's Version is invalid: {e}"))?;
+    fields::package_name(package)
+        .map_err(|e| format!("the package name {package:?} is invalid: {e}"))?;
+    let version = required("Version")?;
+    version::validate(version)
+        .map_err(|e| format!("the control file's Version is invalid: {e} ({version:?})"))?;
     let arch = required("Architecture")?;
-    if !arch
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        return Err(format!("the architecture {arch:?} is invalid"));
-    }
+    fields::architecture(arch).map_err(|e| format!("the architecture {arch:?} is invalid: {e}"))?;
     Ok(paragraph.fields.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn control(package: &str, version: &str, arch: &str) -> String {
+        format!("Package: {package}\nVersion: {version}\nArchitecture: {arch}\n")
+    }
+
+    #[test]
+    fn a_whole_control_file_passes() {
+        let fields = check_control(&control("k8s-master", "1.1.4-1", "amd64")).unwrap();
+        assert_eq!(fields.len(), 3);
+    }
+
+    /// The checks are Debian's, shared with the writer: what it refuses, publish refuses too.
+    #[test]
+    fn drift_cases_are_refused_as_the_writer_refuses_them() {
+        for (text, needle) in [
+            (
+                control("+k8s", "1.0", "amd64"),
+                "starts with a letter or digit",
+            ),
+            (control("k8s", "1.0-", "amd64"), "revision"),
+            (control("k8s", "2147483648:1.0", "amd64"), "too big"),
+            (control("k8s", "1.0", "any"), "concrete architecture"),
+            ("#Package: k8s\n".to_string(), "invalid field name"),
+        ] {
+            let err = check_control(&text).unwrap_err();
+            assert!(err.contains(needle), "{text:?}: {err}");
+        }
+    }
 }

@@ -1,10 +1,10 @@
 //! Writing one state directory: Packages indexes (plain, gz, xz), by-hash copies, Release.
 
-use super::control::Paragraph;
 use super::error::RepoError;
 use super::layout::{State, COMPONENT};
 use super::plan::EntryKey;
-use super::version;
+use crate::debian::deb822::Paragraph;
+use crate::debian::version;
 use md5::Md5;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;

@@ -1,9 +1,9 @@
 //! Where things live in a repository folder, and reading the published state back from its indexes.
 
-use super::control::{self, Paragraph};
 use super::date;
 use super::error::RepoError;
 use super::plan::EntryKey;
+use crate::debian::deb822::{self, Paragraph};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::ErrorKind;
@@ -73,7 +73,7 @@ pub fn pool_path(package: &str, version: &str, arch: &str) -> String {
     };
     format!(
         "pool/{COMPONENT}/{prefix}/{package}/{package}_{}_{arch}.deb",
-        super::version::without_epoch(version)
+        crate::debian::version::without_epoch(version)
     )
 }
 
@@ -149,7 +149,7 @@ pub fn current(repo: &Path, suite: &str) -> Result<Option<State>, RepoError> {
     let release_path = dir.join("Release");
     let release_text =
         fs::read_to_string(&release_path).map_err(RepoError::io("read", &release_path))?;
-    let release = control::parse(&release_text)
+    let release = deb822::parse(&release_text)
         .map_err(|e| damaged(&release_path, e))?
         .into_iter()
         .next()
@@ -189,7 +189,7 @@ pub fn current(repo: &Path, suite: &str) -> Result<Option<State>, RepoError> {
             .join(format!("binary-{arch}"))
             .join("Packages");
         let text = fs::read_to_string(&path).map_err(RepoError::io("read", &path))?;
-        for stanza in control::parse(&text).map_err(|e| damaged(&path, e))? {
+        for stanza in deb822::parse(&text).map_err(|e| damaged(&path, e))? {
             let key = EntryKey::of(&stanza);
             if key.name.is_empty()
                 || key.version.is_empty()

@@ -7,7 +7,6 @@
 //! - `private/` (0700) holds the gpg home and the record of the signing key;
 //! - `.lock` serializes publishes, `.journal` lets the next publish tidy up after a killed one.
 
-mod control;
 mod date;
 mod debfile;
 mod error;
@@ -18,14 +17,13 @@ mod plan;
 mod publish;
 mod recover;
 mod sign;
-mod version;
 
+pub use crate::debian::version::compare as compare_versions;
 pub use debfile::{read_control, DebFile};
 pub use error::{Clash, RepoError};
 pub use layout::public_dir;
 pub use plan::PublishedPackage;
 pub use publish::{publish, PublishOptions, PublishReport};
-pub use version::compare as compare_versions;
 
 /// The exported public key: `public/<name>.gpg` (binary, for `signed-by=`) and `public/<name>.asc`.
 pub const KEYRING_NAME: &str = "kubedeb-archive-keyring";

@@ -1,11 +1,12 @@
 //! What a publish will do, decided from the repository's state and the new debs without touching a file.
 
-use super::control::{self, Paragraph};
 use super::debfile::DebFile;
 use super::error::{Clash, RepoError};
 use super::index;
 use super::layout::{self, State};
-use super::version;
+use crate::debian::deb822::Paragraph;
+use crate::debian::fields;
+use crate::debian::version;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A package in one architecture: `--keep` counts the versions of each.
@@ -213,7 +214,7 @@ pub fn plan<'d>(
                 unchanged.push(PublishedPackage::of(indexed.expect("checked")))
             }
             in_pool => {
-                let stanza = control::package_stanza(
+                let stanza = fields::package_stanza(
                     &deb.control,
                     &[
                         ("Filename", filename),
@@ -309,7 +310,7 @@ mod tests {
     }
 
     fn stanza(name: &str, version: &str, sha: &str) -> Paragraph {
-        control::package_stanza(
+        fields::package_stanza(
             &deb(name, version, sha).control,
             &[
                 ("Filename", layout::pool_path(name, version, "amd64")),

@@ -3,8 +3,8 @@
 
 use std::io::{self, Write};
 
-use super::error::DebError;
-use super::model::{BuildOptions, Compression};
+use crate::deb::error::DebError;
+use crate::deb::model::{BuildOptions, Compression};
 
 /// A compressing writer; [`Encoder::finish`] flushes the trailer and returns the inner writer.
 pub enum Encoder<W: Write> {

@@ -1,54 +1,62 @@
-//! Debian version syntax and ordering, following dpkg's `parseversion` and `verrevcmp`.
+//! Debian versions: syntax and ordering, following dpkg's `parseversion` and `verrevcmp`.
 
 use std::cmp::Ordering;
 
-/// Checks a version string the way dpkg does before it accepts a package.
+/// Checks `[epoch:]upstream[-revision]` as dpkg's `parseversion` and Policy 5.6.12 do; the
+/// error is the reason, for the caller to put after the field and value it names.
 pub fn validate(version: &str) -> Result<(), String> {
     if version.is_empty() {
         return Err("the version is empty".into());
     }
     if version.chars().any(char::is_whitespace) {
-        return Err(format!("the version {version:?} contains whitespace"));
+        return Err("the version contains white space".into());
     }
-    let (epoch, rest) = match version.split_once(':') {
-        Some((epoch, rest)) => (Some(epoch), rest),
-        None => (None, version),
+    let rest = match version.split_once(':') {
+        Some((epoch, rest)) => {
+            if epoch.is_empty() || !epoch.bytes().all(|b| b.is_ascii_digit()) {
+                return Err("the epoch before ':' must be a number".into());
+            }
+            // dpkg keeps the epoch in a C int and refuses anything larger.
+            if epoch.parse::<i32>().is_err() {
+                return Err(format!(
+                    "the epoch before ':' is too big; dpkg allows at most {}",
+                    i32::MAX
+                ));
+            }
+            if rest.is_empty() {
+                return Err("nothing follows the epoch's ':'".into());
+            }
+            rest
+        }
+        None => version,
     };
-    if let Some(epoch) = epoch {
-        if epoch.is_empty() || !epoch.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("the epoch in {version:?} is not a number"));
-        }
-        if epoch.parse::<u32>().map_or(true, |e| e > i32::MAX as u32) {
-            return Err(format!("the epoch in {version:?} is too big"));
-        }
-    }
     let (upstream, revision) = match rest.rsplit_once('-') {
         Some((upstream, revision)) => (upstream, Some(revision)),
         None => (rest, None),
     };
-    if upstream.is_empty() {
-        return Err(format!("the upstream part of {version:?} is empty"));
-    }
-    if !upstream.as_bytes()[0].is_ascii_digit() {
-        return Err(format!(
-            "the version {version:?} does not start with a digit"
-        ));
+    if !upstream.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err("the upstream version must start with a digit".into());
     }
     if let Some(bad) = upstream
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || ".-+~:".contains(*c)))
     {
         return Err(format!(
-            "the version {version:?} contains the invalid character {bad:?}"
+            "the upstream version contains {bad:?}; it may only contain A-Z a-z 0-9 . + ~ - :"
         ));
     }
-    if let Some(bad) = revision.and_then(|r| {
-        r.chars()
+    if let Some(revision) = revision {
+        if revision.is_empty() {
+            return Err("the Debian revision after the last '-' is empty".into());
+        }
+        if let Some(bad) = revision
+            .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || ".+~".contains(*c)))
-    }) {
-        return Err(format!(
-            "the revision of {version:?} contains the invalid character {bad:?}"
-        ));
+        {
+            return Err(format!(
+                "the Debian revision contains {bad:?}; it may only contain A-Z a-z 0-9 . + ~"
+            ));
+        }
     }
     Ok(())
 }
@@ -224,7 +232,6 @@ foo2.1 foo2.10 -1
         for good in [
             "0",
             "0:0",
-            "0:0-",
             "0:0-0",
             "0:0.0-0.0",
             "1:0",
@@ -236,6 +243,11 @@ foo2.1 foo2.10 -1
             "0:09azAZ.-+~:-0",
             "0:0-azAZ09.+~",
             "1.1.4-1",
+            "2:1.0~rc1-0+deb12u1",
+            "1:2:3",
+            "1.0-1-2",
+            "2147483647:1",
+            "1.1.4",
         ] {
             assert_eq!(validate(good), Ok(()), "{good}");
         }
@@ -252,6 +264,14 @@ foo2.1 foo2.10 -1
             "0:-0",
             "0:abc3-0",
             "0:0-0:0",
+            "v1.0",
+            "1.0-",
+            ":1.0",
+            "1:",
+            "1.0_1",
+            "1.0-1:2",
+            "a:1.0",
+            "1.0 1",
         ] {
             assert!(validate(bad).is_err(), "{bad:?} should be refused");
         }
@@ -261,6 +281,31 @@ foo2.1 foo2.10 -1
         for c in "!#@$%&/|\\<>()[]{}:;,_=*^'".chars() {
             assert!(validate(&format!("0:0-0{c}")).is_err(), "revision with {c}");
         }
+    }
+
+    /// The repository's copy accepted an empty revision; dpkg 1.21 says "revision number is empty".
+    #[test]
+    fn drift_empty_revision_is_refused() {
+        for bad in ["0:0-", "1.0-"] {
+            assert!(validate(bad).unwrap_err().contains("revision"), "{bad}");
+        }
+    }
+
+    /// The writer's copy accepted any epoch; dpkg refuses one beyond INT_MAX ("epoch in version is too big").
+    #[test]
+    fn drift_epoch_overflow_is_refused() {
+        assert_eq!(validate("2147483647:1"), Ok(()));
+        for bad in ["2147483648:1", "99999999999999999999:1.0-1"] {
+            assert!(validate(bad).unwrap_err().contains("too big"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn reasons_name_the_bad_character() {
+        assert!(validate("1.0_1").unwrap_err().contains("'_'"));
+        assert!(validate("1:1.0-1:2")
+            .unwrap_err()
+            .contains("revision contains ':'"));
     }
 
     #[test]

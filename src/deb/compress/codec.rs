@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::compress;
-use super::error::DebError;
-use super::model::{BuildOptions, Compression};
+use super::encoder;
 use super::xz::{self, Record};
+use crate::deb::error::DebError;
+use crate::deb::model::{BuildOptions, Compression};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Codec {
@@ -25,7 +25,7 @@ impl Codec {
     /// blocks before it leave behind (repeat offsets, tables), so compressed parts cannot be
     /// joined.
     pub fn for_options(opts: &BuildOptions) -> Result<Option<Codec>, DebError> {
-        let level = compress::level(opts)?;
+        let level = encoder::level(opts)?;
         Ok(match opts.compression {
             Compression::Xz => Some(Codec::Xz { preset: level }),
             Compression::Gzip => Some(Codec::Gzip { level }),

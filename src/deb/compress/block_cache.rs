@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::error::DebError;
 use super::xz::Record;
+use crate::deb::error::DebError;
 
 const MAGIC: &[u8; 8] = b"KDBLOCK1";
 const HEAD: u64 = 8 + 32;

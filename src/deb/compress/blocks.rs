@@ -15,9 +15,9 @@ use sha2::{Digest, Sha256};
 
 use super::block_cache::{BlockCache, CachedBlock, Lookup};
 use super::codec::{Codec, Origin, SliceReader};
-use super::data::{DataSink, FileSource};
-use super::error::DebError;
 use super::xz::Record;
+use crate::deb::data::{DataSink, FileSource};
+use crate::deb::error::DebError;
 
 /// Files at least this large get blocks of their own, which the cache keeps.
 pub const MIN_CACHED_FILE: u64 = 1 << 20;

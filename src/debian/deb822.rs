@@ -1,4 +1,4 @@
-//! deb822 paragraphs (control files, `Packages`, `Release`): parsing and writing in apt-ftparchive's field order.
+//! deb822 paragraphs (control files, `Packages`, `Release`): field names, one-line values, parsing, writing and ordering.
 
 /// One paragraph: fields in their order. A value keeps its continuation lines (`"\n line"`),
 /// with the first line trimmed.
@@ -60,7 +60,7 @@ pub fn parse(text: &str) -> Result<Vec<Paragraph>, String> {
                 "line {number} ({line:?}) has no ':' after a field name"
             ));
         };
-        if name.is_empty() || name.starts_with('-') || !name.bytes().all(|b| b.is_ascii_graphic()) {
+        if field_name(name).is_err() {
             return Err(format!("line {number} has the invalid field name {name:?}"));
         }
         if current.get(name).is_some() {
@@ -76,81 +76,51 @@ pub fn parse(text: &str) -> Result<Vec<Paragraph>, String> {
     Ok(paragraphs)
 }
 
-/// apt-ftparchive's order for Packages stanzas (apt-pkg/tagfile-order.c, `TFRewritePackageOrder`);
-/// fields not listed follow in the order the control file gives them.
-const PACKAGE_ORDER: &[&str] = &[
-    "Package",
-    "Package-Type",
-    "Architecture",
-    "Subarchitecture",
-    "Version",
-    "Revision",
-    "Package-Revision",
-    "Package_Revision",
-    "Kernel-Version",
-    "Built-Using",
-    "Built-For-Profiles",
-    "Multi-Arch",
-    "Status",
-    "Priority",
-    "Class",
-    "Essential",
-    "Installer-Menu-Item",
-    "Section",
-    "Source",
-    "Origin",
-    "Maintainer",
-    "Original-Maintainer",
-    "Bugs",
-    "Config-Version",
-    "Conffiles",
-    "Triggers-Awaited",
-    "Triggers-Pending",
-    "Installed-Size",
-    "Provides",
-    "Pre-Depends",
-    "Depends",
-    "Recommends",
-    "Recommended",
-    "Suggests",
-    "Optional",
-    "Conflicts",
-    "Breaks",
-    "Replaces",
-    "Enhances",
-    "Filename",
-    "MSDOS-Filename",
-    "Size",
-    "MD5sum",
-    "SHA1",
-    "SHA256",
-    "SHA512",
-    "Homepage",
-    "Description",
-    "Tag",
-    "Task",
-];
+/// Policy 5.1: printable ASCII without ':' or space, not starting with '#' (a comment) or '-'.
+pub fn field_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && !name.starts_with(['#', '-'])
+        && name
+            .bytes()
+            .all(|b| (b'!'..=b'~').contains(&b) && b != b':');
+    if !ok {
+        return Err(
+            "a field name is printable ASCII without ':' or spaces and does not start with '#' or '-'"
+                .into(),
+        );
+    }
+    Ok(())
+}
 
-/// The fields the repository adds to a deb's control fields; a deb's own copies are dropped.
-pub const FILE_FIELDS: &[&str] = &["Filename", "Size", "MD5sum", "SHA1", "SHA256", "SHA512"];
+/// A value that must fit on the field's own line, with nothing a parser would trim away.
+pub fn single_line(value: &str) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err("the value is empty".into());
+    }
+    if value.contains(['\n', '\r', '\0']) {
+        return Err("the value must be a single line".into());
+    }
+    if value != value.trim() {
+        return Err("the value has leading or trailing white space".into());
+    }
+    Ok(())
+}
 
-/// Builds a Packages stanza: control fields plus file fields, ordered as apt-ftparchive orders them.
-pub fn package_stanza(control: &[(String, String)], file_fields: &[(&str, String)]) -> Paragraph {
-    let mut all: Vec<(String, String)> = control
-        .iter()
-        .filter(|(n, _)| !FILE_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(n)))
-        .cloned()
-        .collect();
-    all.extend(file_fields.iter().map(|(n, v)| (n.to_string(), v.clone())));
-    let mut fields = Vec::with_capacity(all.len());
-    for known in PACKAGE_ORDER {
-        if let Some(pos) = all.iter().position(|(n, _)| n.eq_ignore_ascii_case(known)) {
-            let (_, value) = all.remove(pos);
-            fields.push((known.to_string(), value));
+/// `fields` with those named in `order` first, in that order and spelling; the others follow
+/// as they came.
+pub fn in_order(mut fields: Vec<(String, String)>, order: &[&str]) -> Vec<(String, String)> {
+    let mut ordered = Vec::with_capacity(fields.len());
+    for known in order {
+        if let Some(pos) = fields
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case(known))
+        {
+            let (_, value) = fields.remove(pos);
+            ordered.push((known.to_string(), value));
         }
     }
-    fields.extend(all);
-    Paragraph { fields }
+    ordered.extend(fields);
+    ordered
 }
 
 #[cfg(test)]
@@ -183,36 +153,39 @@ mod tests {
             .contains("repeats"));
     }
 
+    /// The repository's parser took '#' as the start of a field name; Policy 5.1 reserves it.
     #[test]
-    fn orders_fields_like_apt_ftparchive() {
-        let control: Vec<(String, String)> = [
-            ("Package", "foo"),
-            ("Version", "1"),
-            ("Description", "d"),
-            ("X-Custom", "x"),
-            ("Architecture", "amd64"),
-            ("Size", "bogus"),
-        ]
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.to_string()))
-        .collect();
-        let stanza = package_stanza(
-            &control,
-            &[("Filename", "pool/f.deb".into()), ("Size", "3".into())],
-        );
-        let names: Vec<&str> = stanza.fields.iter().map(|(n, _)| n.as_str()).collect();
+    fn drift_comment_character_is_no_field_name() {
+        assert!(field_name("#Package").is_err());
+        assert!(parse("#Package: foo\n")
+            .unwrap_err()
+            .contains("invalid field name"));
+        for good in ["Package", "X-Custom", "Package_Revision"] {
+            field_name(good).unwrap();
+        }
+        for bad in ["", "-X", "Two Words", "A:B", "Caf\u{e9}"] {
+            assert!(field_name(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn single_line_values() {
+        single_line("admin").unwrap();
+        for bad in ["", " ", "admin\nroot", "admin ", "a\rb"] {
+            assert!(single_line(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn in_order_puts_known_fields_first_in_their_spelling() {
+        let fields = vec![
+            ("b".to_string(), "2".to_string()),
+            ("X".to_string(), "x".to_string()),
+            ("A".to_string(), "1".to_string()),
+        ];
         assert_eq!(
-            names,
-            [
-                "Package",
-                "Architecture",
-                "Version",
-                "Filename",
-                "Size",
-                "Description",
-                "X-Custom"
-            ]
+            in_order(fields, &["A", "B"]),
+            [("A", "1"), ("B", "2"), ("X", "x")].map(|(n, v)| (n.to_string(), v.to_string()))
         );
-        assert_eq!(stanza.get("Size"), Some("3"));
     }
 }
