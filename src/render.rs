@@ -44,6 +44,7 @@ pub const BUILTIN: &[(&str, &str)] = builtin![
     "lib/dockerd-flannel",
     "lib/flannel-network",
     "lib/flannel-vtep",
+    "lib/make-certs",
     "lib/node-env",
     "maintainer/docker0-address",
     "maintainer/dockerd",
@@ -322,6 +323,7 @@ mod tests {
             ),
             ("/usr/sbin/dockerd", "maintainer/dockerd"),
             ("while [ ! -s ", "maintainer/wait-subnet-env"),
+            ("openssl genrsa", "lib/make-certs"),
         ] {
             let found: Vec<&str> = BUILTIN
                 .iter()

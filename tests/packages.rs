@@ -214,6 +214,7 @@ fn built_packages_pass_dpkg_deb_and_lintian() {
                 (exe, "/usr/bin/kube-scheduler"),
                 (exe, "/usr/bin/kubectl"),
                 (exe, "/usr/lib/kubedeb/flannel-network"),
+                (exe, "/usr/lib/kubedeb/make-certs"),
             ],
             "k8s-master"
         )
