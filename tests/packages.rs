@@ -186,6 +186,7 @@ fn built_packages_pass_dpkg_deb_and_lintian() {
                 (reg, "/lib/systemd/system/kubedeb-node.service"),
                 (exe, "/usr/bin/flanneld"),
                 (exe, "/usr/lib/kubedeb/dockerd-flannel"),
+                (exe, "/usr/lib/kubedeb/flannel-vtep"),
                 (exe, "/usr/lib/kubedeb/node-env"),
             ],
             "k8s-flannel"
