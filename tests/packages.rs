@@ -227,9 +227,12 @@ fn built_packages_pass_dpkg_deb_and_lintian() {
                 (reg, "/etc/default/kube-proxy"),
                 (reg, "/etc/default/kubelet"),
                 (reg, "/lib/systemd/system/kube-proxy.service"),
+                (reg, "/lib/systemd/system/kubedeb-docker-api.service"),
                 (reg, "/lib/systemd/system/kubelet.service"),
                 (exe, "/usr/bin/kube-proxy"),
                 (exe, "/usr/bin/kubelet"),
+                (exe, "/usr/lib/kubedeb/cgroup-v1"),
+                (exe, "/usr/lib/kubedeb/kubedeb-docker-api"),
             ],
             "k8s-minion"
         )
