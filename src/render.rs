@@ -3,7 +3,9 @@
 //! A template's name is its path under `templates/` (`default/etcd`, `systemd/etcd.service`).
 //! `--templates DIR` replaces the built-in template of each file `DIR/<name>`; a file whose
 //! name matches no built-in template is refused, so a typo cannot go unnoticed. Every
-//! template can be used as a partial (`{{> debhelper/postinst-enable units="..."}}`).
+//! template can be used as a partial (`{{> debhelper/postinst-enable units="..."}}`): `debhelper/`
+//! holds snippets copied from debhelper's autoscripts, `maintainer/` kubedeb's own shell
+//! functions that more than one script needs.
 //! Rendering is strict (a missing variable is an error) and nothing is HTML-escaped.
 
 use crate::config::Config;
@@ -21,7 +23,6 @@ macro_rules! builtin {
 
 /// Every file of `templates/`, by name. A test checks that this list and the folder agree.
 pub const BUILTIN: &[(&str, &str)] = builtin![
-    "debhelper/flannel-docker",
     "debhelper/postinst-enable",
     "debhelper/postinst-start",
     "debhelper/postrm-systemd",
@@ -43,7 +44,12 @@ pub const BUILTIN: &[(&str, &str)] = builtin![
     "lib/dockerd-flannel",
     "lib/flannel-network",
     "lib/flannel-vtep",
+    "lib/make-certs",
     "lib/node-env",
+    "maintainer/docker0-address",
+    "maintainer/dockerd",
+    "maintainer/flannel-docker",
+    "maintainer/wait-subnet-env",
     "scripts/k8s-flannel.postinst",
     "scripts/k8s-flannel.postrm",
     "scripts/k8s-flannel.prerm",
@@ -306,6 +312,33 @@ mod tests {
         on_disk.sort();
         let listed: Vec<String> = BUILTIN.iter().map(|(n, _)| n.to_string()).collect();
         assert_eq!(on_disk, listed);
+    }
+
+    #[test]
+    fn shared_shell_has_one_home_and_debhelper_holds_only_debhelper() {
+        for (text, home) in [
+            (
+                "ip -4 -o addr show dev docker0",
+                "maintainer/docker0-address",
+            ),
+            ("/usr/sbin/dockerd", "maintainer/dockerd"),
+            ("while [ ! -s ", "maintainer/wait-subnet-env"),
+            ("openssl genrsa", "lib/make-certs"),
+        ] {
+            let found: Vec<&str> = BUILTIN
+                .iter()
+                .filter(|(_, t)| t.contains(text))
+                .map(|(n, _)| *n)
+                .collect();
+            assert_eq!(found, [home], "{text:?}");
+        }
+        for (name, text) in BUILTIN.iter().filter(|(n, _)| n.starts_with("debhelper/")) {
+            let first = text.lines().next().unwrap_or("");
+            assert!(
+                first.contains("debhelper 13.11.4 autoscripts/"),
+                "{name} must name the debhelper autoscript it copies: {first}"
+            );
+        }
     }
 
     #[test]

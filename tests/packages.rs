@@ -186,6 +186,7 @@ fn built_packages_pass_dpkg_deb_and_lintian() {
                 (reg, "/lib/systemd/system/kubedeb-node.service"),
                 (exe, "/usr/bin/flanneld"),
                 (exe, "/usr/lib/kubedeb/dockerd-flannel"),
+                (exe, "/usr/lib/kubedeb/flannel-vtep"),
                 (exe, "/usr/lib/kubedeb/node-env"),
             ],
             "k8s-flannel"
@@ -214,6 +215,7 @@ fn built_packages_pass_dpkg_deb_and_lintian() {
                 (exe, "/usr/bin/kube-scheduler"),
                 (exe, "/usr/bin/kubectl"),
                 (exe, "/usr/lib/kubedeb/flannel-network"),
+                (exe, "/usr/lib/kubedeb/make-certs"),
             ],
             "k8s-master"
         )
@@ -225,9 +227,12 @@ fn built_packages_pass_dpkg_deb_and_lintian() {
                 (reg, "/etc/default/kube-proxy"),
                 (reg, "/etc/default/kubelet"),
                 (reg, "/lib/systemd/system/kube-proxy.service"),
+                (reg, "/lib/systemd/system/kubedeb-docker-api.service"),
                 (reg, "/lib/systemd/system/kubelet.service"),
                 (exe, "/usr/bin/kube-proxy"),
                 (exe, "/usr/bin/kubelet"),
+                (exe, "/usr/lib/kubedeb/cgroup-v1"),
+                (exe, "/usr/lib/kubedeb/kubedeb-docker-api"),
             ],
             "k8s-minion"
         )

@@ -446,7 +446,11 @@ fn the_server_certificate_names_follow_the_settings() {
     let line = |specs: &[PackageSpec]| {
         file(specs, "/usr/share/doc/k8s-master/README.Debian");
         let postinst = specs[1].scripts.postinst.clone().unwrap();
-        postinst
+        assert!(
+            postinst.contains("\n\t/usr/lib/kubedeb/make-certs /srv/kubernetes kube-cert\n"),
+            "{postinst}"
+        );
+        file(specs, "/usr/lib/kubedeb/make-certs")
             .lines()
             .find(|l| l.starts_with("subjectAltName = "))
             .expect("SAN line")
@@ -713,7 +717,7 @@ fn scripts_pass_sh_n_and_shellcheck() {
     for (config, v3) in [(default_config(), false), (other_config(), true)] {
         let specs = build(&config, v3);
         let scripts = shell_scripts(&specs);
-        assert_eq!(scripts.len(), 9 + 5, "9 maintainer scripts and 5 helpers");
+        assert_eq!(scripts.len(), 9 + 6, "9 maintainer scripts and 6 helpers");
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in &scripts {
             assert!(text.starts_with("#!/bin/sh\n"), "{name}");
@@ -942,4 +946,267 @@ fn cgroup_v1_helper_says_what_to_do_on_cgroup_v2_and_writes_the_grub_dropin() {
     assert!(out.contains("is in place: reboot to use it"), "{out}");
     let (_, out, dropin) = cgroup_helper(true, "enable disable");
     assert!(dropin.is_empty(), "disable removes the drop-in: {out}");
+}
+
+/// The rendered make-certs helper of `config`, written to a temp dir that also holds its output.
+struct CertHelper {
+    dir: tempfile::TempDir,
+}
+
+impl CertHelper {
+    fn new(config: &Config) -> CertHelper {
+        let dir = tempfile::tempdir().unwrap();
+        let specs = build(config, false);
+        std::fs::write(
+            dir.path().join("make-certs"),
+            file(&specs, "/usr/lib/kubedeb/make-certs"),
+        )
+        .unwrap();
+        CertHelper { dir }
+    }
+
+    fn certs(&self) -> std::path::PathBuf {
+        self.dir.path().join("srv/kubernetes")
+    }
+
+    /// `sh make-certs ARGS...`: (exit code, stderr).
+    fn run(&self, args: &[&str]) -> (i32, String) {
+        let out = run(
+            Command::new("sh")
+                .arg(self.dir.path().join("make-certs"))
+                .args(args),
+            "sh is dash on Debian; the helper needs openssl: apt-get install openssl",
+        );
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `openssl ARGS...` in the certificate folder; its stdout, which must succeed.
+    fn openssl(&self, args: &[&str]) -> String {
+        let out = run(
+            Command::new("openssl").args(args).current_dir(self.certs()),
+            "apt-get install openssl",
+        );
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// The folder's file names with their contents.
+    fn contents(&self) -> BTreeMap<String, Vec<u8>> {
+        std::fs::read_dir(self.certs())
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// A group to give the certificates to, other than the one new files get anyway where there is
+/// one, so that the test sees the helper set it: any group as root, else one of the user's.
+fn cert_group() -> (String, u32) {
+    let id = |arg: &str| {
+        String::from_utf8(run(Command::new("id").arg(arg), "id is in coreutils").stdout).unwrap()
+    };
+    let primary: u32 = id("-g").trim().parse().unwrap();
+    let groups: Vec<(String, u32)> = if id("-u").trim() == "0" {
+        std::fs::read_to_string("/etc/group")
+            .unwrap()
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                Some((f.first()?.to_string(), f.get(2)?.parse().ok()?))
+            })
+            .collect()
+    } else {
+        id("-Gn")
+            .split_whitespace()
+            .map(String::from)
+            .zip(id("-G").split_whitespace().map(|g| g.parse().unwrap()))
+            .collect()
+    };
+    let other = groups.iter().find(|(_, gid)| *gid != primary);
+    other.or(groups.first()).cloned().expect("a group")
+}
+
+fn mode_owner(path: &Path) -> (u32, u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (meta.mode() & 0o7777, meta.uid(), meta.gid())
+}
+
+#[test]
+fn make_certs_makes_the_documented_certificates_once() {
+    let helper = CertHelper::new(&other_config());
+    let (group, gid) = cert_group();
+    let certs = helper.certs();
+    let dir = certs.to_str().unwrap();
+    let (code, err) = helper.run(&[dir, &group]);
+    assert_eq!(code, 0, "{err}");
+
+    // Owners and modes as README.Debian documents them; ca.key keeps the default group.
+    let (dir_mode, uid, default_gid) = mode_owner(&certs);
+    assert_eq!(dir_mode, 0o755);
+    for (name, mode, gid) in [
+        ("ca.crt", 0o644, gid),
+        ("ca.key", 0o600, default_gid),
+        ("server.cert", 0o644, gid),
+        ("server.key", 0o640, gid),
+        ("kubecfg.crt", 0o644, gid),
+        ("kubecfg.key", 0o640, gid),
+    ] {
+        assert_eq!(mode_owner(&certs.join(name)), (mode, uid, gid), "{name}");
+    }
+    let first = helper.contents();
+    assert_eq!(
+        first.keys().collect::<Vec<_>>(),
+        [
+            "ca.crt",
+            "ca.key",
+            "kubecfg.crt",
+            "kubecfg.key",
+            "server.cert",
+            "server.key"
+        ],
+        "the work folder is gone"
+    );
+
+    assert_eq!(
+        helper.openssl(&["verify", "-CAfile", "ca.crt", "server.cert", "kubecfg.crt"]),
+        "server.cert: OK\nkubecfg.crt: OK\n"
+    );
+    let ext = |cert: &str, ext: &str| {
+        let out = helper.openssl(&["x509", "-in", cert, "-noout", "-ext", ext]);
+        out.lines()
+            .skip(1)
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(
+        ext("server.cert", "subjectAltName"),
+        "IP Address:10.20.0.5, IP Address:10.100.0.1, DNS:kubernetes, DNS:kubernetes.default, \
+         DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.k8s.example.org, \
+         IP Address:10.20.0.100, DNS:k8s.example.org"
+    );
+    assert_eq!(
+        ext("server.cert", "extendedKeyUsage"),
+        "TLS Web Server Authentication, TLS Web Client Authentication"
+    );
+    assert_eq!(
+        ext("kubecfg.crt", "extendedKeyUsage"),
+        "TLS Web Client Authentication"
+    );
+    assert_eq!(ext("ca.crt", "basicConstraints"), "CA:TRUE");
+    assert_eq!(ext("server.cert", "basicConstraints"), "CA:FALSE");
+    let subject = |cert: &str| {
+        helper
+            .openssl(&[
+                "x509", "-in", cert, "-noout", "-subject", "-nameopt", "RFC2253",
+            ])
+            .trim()
+            .trim_start_matches("subject=")
+            .to_string()
+    };
+    assert_eq!(subject("server.cert"), "CN=kubernetes-master");
+    assert_eq!(subject("kubecfg.crt"), "CN=kubecfg");
+    let ca = subject("ca.crt");
+    let time = ca
+        .strip_prefix("CN=10.20.0.5@")
+        .unwrap_or_else(|| panic!("{ca}"));
+    assert!(time.parse::<u64>().is_ok(), "{ca}");
+    for (key, cert) in [
+        ("ca.key", "ca.crt"),
+        ("server.key", "server.cert"),
+        ("kubecfg.key", "kubecfg.crt"),
+    ] {
+        // PKCS#1, which Kubernetes 1.1's service-account code reads.
+        assert!(
+            first[key].starts_with(b"-----BEGIN RSA PRIVATE KEY-----\n"),
+            "{key}"
+        );
+        assert_eq!(
+            helper.openssl(&["rsa", "-in", key, "-noout", "-modulus"]),
+            helper.openssl(&["x509", "-in", cert, "-noout", "-modulus"]),
+            "{key} does not fit {cert}"
+        );
+    }
+
+    // Again (a reconfigure, an upgrade): nothing changes, nothing is said.
+    assert_eq!(helper.run(&[dir, &group]), (0, String::new()));
+    assert_eq!(helper.contents(), first);
+
+    // The documented renewal: without server.cert, a new one from the same key and CA.
+    std::fs::remove_file(certs.join("server.cert")).unwrap();
+    assert_eq!(helper.run(&[dir, &group]), (0, String::new()));
+    let renewed = helper.contents();
+    assert_ne!(renewed["server.cert"], first["server.cert"]);
+    for name in first.keys().filter(|n| *n != "server.cert") {
+        assert_eq!(renewed[name], first[name], "{name} was replaced");
+    }
+    assert_eq!(mode_owner(&certs.join("server.cert")), (0o644, uid, gid));
+    assert_eq!(
+        helper.openssl(&["verify", "-CAfile", "ca.crt", "server.cert"]),
+        "server.cert: OK\n"
+    );
+
+    // A new CA (ca.key kept) says that the certificates there were signed by the old one, and
+    // replaces neither.
+    std::fs::remove_file(certs.join("ca.crt")).unwrap();
+    let (code, err) = helper.run(&[dir, &group]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!("made a new {dir}/ca.crt; server.cert and kubecfg.crt were signed by the old CA: delete them and run dpkg-reconfigure k8s-master")),
+        "{err}"
+    );
+    let after = helper.contents();
+    assert_ne!(after["ca.crt"], renewed["ca.crt"]);
+    for name in renewed.keys().filter(|n| *n != "ca.crt") {
+        assert_eq!(after[name], renewed[name], "{name} was replaced");
+    }
+}
+
+#[test]
+fn make_certs_refuses_bad_input_with_a_clear_message() {
+    let helper = CertHelper::new(&default_config());
+    let (group, _) = cert_group();
+    let certs = helper.certs();
+    let dir = certs.to_str().unwrap();
+
+    for args in [&[][..], &[dir], &[dir, &group, "extra"], &["", &group]] {
+        let (code, err) = helper.run(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(
+            err.starts_with("usage: make-certs DIR GROUP"),
+            "{args:?}: {err}"
+        );
+    }
+    let (code, err) = helper.run(&[dir, "kubedeb-no-such-group"]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err,
+        "make-certs: there is no group kubedeb-no-such-group to give the certificates to; \
+         create it (groupadd --system kubedeb-no-such-group) or name another\n"
+    );
+    assert!(!certs.exists(), "nothing is made on bad input");
+
+    std::fs::create_dir_all(certs.parent().unwrap()).unwrap();
+    std::fs::write(&certs, "not a folder").unwrap();
+    let (code, err) = helper.run(&[dir, &group]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err,
+        format!("make-certs: {dir} is not a directory; move it away or name another DIR\n")
+    );
+    assert_eq!(std::fs::read_to_string(&certs).unwrap(), "not a folder");
 }
