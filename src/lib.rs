@@ -3,21 +3,19 @@
 //! The pipeline, one module per stage:
 //! - [`config`]: the cluster settings (`cluster.toml`) and their validation;
 //! - [`catalog`] and [`fetch`]: release tarballs from upstream, mirrors or a folder, verified and extracted;
-//! - [`render`] and [`cluster`]: templates rendered into the `k8s-*` package descriptions;
+//! - [`packages`]: packaging/packages.toml and the rendered templates, as the `k8s-*` package descriptions;
 //! - [`deb`]: the .deb writer;
 //! - [`repository`]: publishing into a signed, atomic apt repository;
 //! - [`serve`]: serving that repository to the nodes.
 
-pub mod build;
 pub mod catalog;
 pub mod cli;
-pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod deb;
 pub mod docker_api;
 pub mod elf;
 pub mod fetch;
-pub mod render;
+pub mod packages;
 pub mod repository;
 pub mod serve;

@@ -5,9 +5,9 @@
 #[path = "common/fixtures.rs"]
 mod fixtures;
 
-use kubedeb::cluster::{self, BuildInput};
 use kubedeb::config::Config;
 use kubedeb::deb::{write_deb, BuildOptions, PackageSpec};
+use kubedeb::packages::{self, BuildInput};
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -70,7 +70,7 @@ fn build(dir: &Path) -> (Vec<PackageSpec>, Vec<PathBuf>) {
         std::path::PathBuf::from(env!("CARGO_BIN_EXE_kubedeb-docker-api")),
     )]
     .into();
-    let specs = cluster::packages(&BuildInput {
+    let specs = packages::packages(&BuildInput {
         config: &cfg,
         binaries: &binaries,
         programs: &programs,

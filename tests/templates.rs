@@ -8,9 +8,9 @@ mod fixtures;
 mod flags;
 
 use flags::{value_of, Contract};
-use kubedeb::cluster::{self, BuildInput};
 use kubedeb::config::Config;
 use kubedeb::deb::{EntryKind, PackageSpec, Source};
+use kubedeb::packages::{self, BuildInput};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -68,7 +68,7 @@ fn build(config: &Config, etcd_v3_api: bool) -> Vec<PackageSpec> {
         std::path::PathBuf::from(env!("CARGO_BIN_EXE_kubedeb-docker-api")),
     )]
     .into();
-    cluster::packages(&BuildInput {
+    packages::packages(&BuildInput {
         config,
         binaries: &binaries,
         programs: &programs,

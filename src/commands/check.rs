@@ -16,13 +16,13 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     );
     println!();
     let binaries =
-        crate::build::expected_binaries(std::path::Path::new(DEFAULT_CACHE), &config, &catalog)?;
-    let specs = crate::build::specs(&config, &catalog, &binaries, None)?;
+        crate::packages::expected_binaries(std::path::Path::new(DEFAULT_CACHE), &config, &catalog)?;
+    let specs = crate::packages::specs(&config, &catalog, &binaries, None)?;
     if binaries.values().any(|path| !path.exists()) {
         println!(
             "(binaries not fetched yet: run `kubedeb fetch`; paths below are where they will be)\n"
         );
     }
-    print!("{}", crate::cluster::describe(&specs));
+    print!("{}", crate::packages::describe(&specs));
     Ok(())
 }
