@@ -5,7 +5,7 @@
 #[path = "common/fixtures.rs"]
 mod fixtures;
 
-use kubedeb::config::Config;
+use kubedeb::config::ConfigFile;
 use kubedeb::deb::{write_deb, BuildOptions, PackageSpec};
 use kubedeb::packages::{self, BuildInput};
 use std::collections::BTreeSet;
@@ -49,10 +49,10 @@ fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
-fn config() -> Config {
-    let mut c = Config {
+fn config() -> ConfigFile {
+    let mut c = ConfigFile {
         master_ip: Some(MASTER.parse().unwrap()),
-        ..Config::default()
+        ..ConfigFile::default()
     };
     // lintian refuses a maintainer address at localhost (bogus-mail-host).
     c.package.maintainer = "kubedeb tests <kubedeb-tests@example.org>".into();
@@ -63,7 +63,7 @@ fn config() -> Config {
 /// The packages written into `dir`, in the order k8s-flannel, k8s-master, k8s-minion.
 fn build(dir: &Path) -> (Vec<PackageSpec>, Vec<PathBuf>) {
     // Debian's /bin/true stands in for every release binary: a small dynamically linked ELF.
-    let cfg = config();
+    let cfg = config().validate().expect("valid settings");
     let binaries = fixtures::catalog_binaries_as(&cfg, Path::new("/bin/true"));
     let programs = [(
         "kubedeb-docker-api".to_string(),

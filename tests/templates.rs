@@ -8,7 +8,7 @@ mod fixtures;
 mod flags;
 
 use flags::{value_of, Contract};
-use kubedeb::config::Config;
+use kubedeb::config::ConfigFile;
 use kubedeb::deb::{EntryKind, PackageSpec, Source};
 use kubedeb::packages::{self, BuildInput};
 use std::collections::BTreeMap;
@@ -29,18 +29,18 @@ const SERVICES: [(&str, &str); 7] = [
     ("flanneld", "FLANNEL_OPTS"),
 ];
 
-fn default_config() -> Config {
-    Config {
+fn default_config() -> ConfigFile {
+    ConfigFile {
         master_ip: Some(Ipv4Addr::new(192, 168, 100, 11)),
-        ..Config::default()
+        ..ConfigFile::default()
     }
 }
 
 /// Every setting the templates use changed from its default.
-fn other_config() -> Config {
-    let mut c = Config {
+fn other_config() -> ConfigFile {
+    let mut c = ConfigFile {
         master_ip: Some(Ipv4Addr::new(10, 20, 0, 5)),
-        ..Config::default()
+        ..ConfigFile::default()
     };
     c.versions.etcd = "3.4.30".into();
     c.network.service_cluster_ip_range = "10.100.0.0/16".into();
@@ -61,7 +61,8 @@ fn other_config() -> Config {
     c
 }
 
-fn build(config: &Config, etcd_v3_api: bool) -> Vec<PackageSpec> {
+fn build(config: &ConfigFile, etcd_v3_api: bool) -> Vec<PackageSpec> {
+    let config = &config.validate().expect("valid settings");
     let binaries = fixtures::catalog_binaries_as(config, Path::new("/bin/true"));
     let programs = [(
         "kubedeb-docker-api".to_string(),
@@ -318,6 +319,31 @@ fn default_config_flags_pass_the_contracts_and_match_the_seed() {
         ),
         ""
     );
+}
+
+#[test]
+fn the_node_port_range_is_rendered_as_parsed() {
+    // Validation reads it trimmed; the file must get that value, not the text with its line breaks.
+    let mut cfg = default_config();
+    cfg.apiserver.service_node_port_range = " 20000 - 22767\n".into();
+    let specs = build(&cfg, false);
+    let text = file(&specs, "/etc/default/kube-apiserver");
+    assert_eq!(text.lines().count(), default_lines(), "{text}");
+    expect(
+        &checked(&specs, false),
+        "kube-apiserver",
+        "service-node-port-range",
+        "20000-22767",
+    );
+}
+
+fn default_lines() -> usize {
+    file(
+        &build(&default_config(), false),
+        "/etc/default/kube-apiserver",
+    )
+    .lines()
+    .count()
 }
 
 #[test]

@@ -9,12 +9,13 @@ pub use describe::describe;
 pub use manifest::FileKind;
 
 use crate::catalog::{Catalog, Component};
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::deb::{Control, Entry, PackageSpec, Scripts, Source};
 use crate::fetch::binaries_dir;
 use manifest::{manifest, FileDef, PackageDef, VersionOf, MANIFEST_ORIGIN};
 use render::{RenderError, Templates};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -38,8 +39,6 @@ pub struct BuildInput<'a> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
     #[error(transparent)]
     Render(#[from] RenderError),
     #[error("{package} needs the binary {name}, which was not fetched; run `kubedeb fetch` (or check the release catalog's binaries for this version)")]
@@ -110,12 +109,27 @@ pub fn specs(
     Ok(packages(&input)?)
 }
 
+/// What the templates of one package see as `package`.
+#[derive(Serialize)]
+struct PackageContext<'a> {
+    name: &'a str,
+    /// This package's Debian version.
+    version: &'a str,
+    /// The Debian versions of the packages, for relations between them.
+    flannel_version: &'a str,
+    kubernetes_version: &'a str,
+    maintainer: &'a str,
+    /// For debian/copyright.
+    upstream: &'a str,
+    upstream_version: &'a str,
+    source: &'a str,
+    copyright: &'a str,
+}
+
 /// The three packages, in dependency order: k8s-flannel, k8s-master, k8s-minion.
 pub fn packages(input: &BuildInput) -> Result<Vec<PackageSpec>, PackageError> {
     let config = input.config;
-    let validated = config.validate()?;
     let templates = Templates::load(input.templates)?;
-    let base = render::context(config, validated.first_service_ip, input.etcd_v3_api);
     let revision = config.package.revision;
     let flannel_version = format!("{}-{revision}", config.versions.flannel);
     let kubernetes_version = format!("{}-{revision}", config.versions.kubernetes);
@@ -128,20 +142,18 @@ pub fn packages(input: &BuildInput) -> Result<Vec<PackageSpec>, PackageError> {
                 VersionOf::Kubernetes => (&kubernetes_version, &config.versions.kubernetes),
                 VersionOf::Flannel => (&flannel_version, &config.versions.flannel),
             };
-            let ctx = render::with_package(
-                &base,
-                json!({
-                    "name": def.name,
-                    "version": version,
-                    "flannel_version": flannel_version,
-                    "kubernetes_version": kubernetes_version,
-                    "maintainer": config.package.maintainer,
-                    "upstream": def.upstream.name(),
-                    "upstream_version": upstream_version,
-                    "source": def.upstream.source(),
-                    "copyright": def.upstream.copyright(),
-                }),
-            );
+            let package = PackageContext {
+                name: &def.name,
+                version,
+                flannel_version: &flannel_version,
+                kubernetes_version: &kubernetes_version,
+                maintainer: &config.package.maintainer,
+                upstream: def.upstream.name(),
+                upstream_version,
+                source: def.upstream.source(),
+                copyright: def.upstream.copyright(),
+            };
+            let ctx = render::context(config, input.etcd_v3_api, package);
             build_one(def, version, &templates, &ctx, input)
         })
         .collect()
@@ -352,6 +364,7 @@ fn changelog(package: &str, version: &str, maintainer: &str) -> Result<Vec<u8>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ConfigFile;
     use std::net::Ipv4Addr;
 
     fn binaries() -> BTreeMap<String, PathBuf> {
@@ -373,10 +386,12 @@ mod tests {
     }
 
     fn config() -> Config {
-        Config {
+        ConfigFile {
             master_ip: Some(Ipv4Addr::new(192, 168, 100, 11)),
-            ..Config::default()
+            ..ConfigFile::default()
         }
+        .validate()
+        .unwrap()
     }
 
     #[test]
@@ -443,22 +458,6 @@ mod tests {
                 && err.contains("kubedeb fetch"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn an_invalid_config_is_refused_before_rendering() {
-        let cfg = Config::default(); // no master_ip
-        let bins = binaries();
-        let err = packages(&BuildInput {
-            config: &cfg,
-            binaries: &bins,
-            programs: &programs(),
-            templates: None,
-            etcd_v3_api: false,
-        })
-        .unwrap_err();
-        assert!(matches!(err, PackageError::Config(_)), "{err}");
-        assert!(err.to_string().contains("master_ip"), "{err}");
     }
 
     #[test]

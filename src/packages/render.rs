@@ -6,9 +6,10 @@
 //! template can be used as a partial (`{{> debhelper/postinst-enable units="..."}}`).
 //! Rendering is strict (a missing variable is an error) and nothing is HTML-escaped.
 
-use crate::config::Config;
+use crate::config::{Apiserver, Certificates, Config, Dns, Docker, Kubelet, Network, Versions};
 use handlebars::Handlebars;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -237,63 +238,64 @@ fn collect_files(
     Ok(())
 }
 
-/// The values the templates see, from a validated config. `package` is added per package by
-/// [`with_package`]. `first_service_ip` is passed in (from `Config::validate`).
-pub fn context(config: &Config, first_service_ip: Ipv4Addr, etcd_v3_api: bool) -> Value {
-    json!({
-        "master_ip": config.master_ip().to_string(),
-        "etcd_v3_api": etcd_v3_api,
-        "versions": {
-            "kubernetes": config.versions.kubernetes,
-            "flannel": config.versions.flannel,
-            "etcd": config.versions.etcd,
-        },
-        "network": {
-            "service_cluster_ip_range": config.network.service_cluster_ip_range,
-            "first_service_ip": first_service_ip.to_string(),
-            "flannel_network": config.network.flannel_network,
-            "flannel_backend": config.network.flannel_backend,
-            "flannel_config_json": config.flannel_config_json(),
-        },
-        "dns": {
-            "server_ip": config.dns.server_ip,
-            "domain": config.dns.domain,
-        },
-        "apiserver": {
-            "admission_control": config.apiserver.admission_control.join(","),
-            "service_node_port_range": config.apiserver.service_node_port_range,
-        },
-        "kubelet": {
-            "pause_image": config.kubelet.pause_image,
-            "config": config.kubelet.config,
-        },
-        "docker": {
-            "extra_opts": config.docker.extra_opts,
-        },
-        "certificates": {
-            "extra_sans": config.certificates.extra_sans,
-        },
-    })
+/// What every template sees: the settings as parsed, values derived from them, and the
+/// package being built. Serialized as is, so a template names a value by its path in the
+/// settings (`network.flannel_network`), and the derived ones sit beside them.
+#[derive(Serialize)]
+struct Context<'a, P> {
+    master_ip: Ipv4Addr,
+    /// The etcd release speaks the v3 API: its v2 API must be switched on for flannel 0.5.
+    etcd_v3_api: bool,
+    versions: &'a Versions,
+    network: NetworkContext<'a>,
+    dns: &'a Dns,
+    apiserver: &'a Apiserver,
+    kubelet: &'a Kubelet,
+    docker: &'a Docker,
+    certificates: &'a Certificates,
+    package: P,
 }
 
-/// `context` with the `package` object one package's templates see.
-pub fn with_package(context: &Value, package: Value) -> Value {
-    let mut context = context.clone();
-    context
-        .as_object_mut()
-        .expect("context is an object")
-        .insert("package".into(), package);
-    context
+#[derive(Serialize)]
+struct NetworkContext<'a> {
+    #[serde(flatten)]
+    settings: &'a Network,
+    first_service_ip: Ipv4Addr,
+    flannel_config_json: String,
+}
+
+/// The template context for `config` and one package's values (`package`).
+pub fn context(config: &Config, etcd_v3_api: bool, package: impl Serialize) -> Value {
+    let context = Context {
+        master_ip: config.master_ip,
+        etcd_v3_api,
+        versions: &config.versions,
+        network: NetworkContext {
+            settings: &config.network,
+            first_service_ip: config.network.first_service_ip(),
+            flannel_config_json: config.flannel_config_json(),
+        },
+        dns: &config.dns,
+        apiserver: &config.apiserver,
+        kubelet: &config.kubelet,
+        docker: &config.docker,
+        certificates: &config.certificates,
+        package,
+    };
+    // Strings, numbers, lists and string-keyed maps only: nothing serde_json can refuse.
+    serde_json::to_value(context).expect("the template context serializes to JSON")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ConfigFile;
+    use serde_json::json;
 
-    fn config() -> Config {
-        Config {
+    fn config() -> ConfigFile {
+        ConfigFile {
             master_ip: Some(Ipv4Addr::new(192, 168, 100, 11)),
-            ..Config::default()
+            ..ConfigFile::default()
         }
     }
 
@@ -324,7 +326,7 @@ mod tests {
         .unwrap();
         let templates = Templates::load(Some(dir.path())).unwrap();
         assert_eq!(templates.overridden(), ["default/etcd"]);
-        let ctx = context(&config(), Ipv4Addr::new(192, 168, 3, 1), false);
+        let ctx = context(&config().validate().unwrap(), false, json!({}));
         assert_eq!(
             templates.render("default/etcd", &ctx).unwrap(),
             "ETCD_OPTS=\"-name 192.168.100.11\"\n"
@@ -349,7 +351,7 @@ mod tests {
         std::fs::create_dir(dir.path().join("default")).unwrap();
         std::fs::write(dir.path().join("default/etcd"), "{{no_such_setting}}").unwrap();
         let templates = Templates::load(Some(dir.path())).unwrap();
-        let ctx = context(&config(), Ipv4Addr::new(192, 168, 3, 1), false);
+        let ctx = context(&config().validate().unwrap(), false, json!({}));
         let err = templates
             .render("default/etcd", &ctx)
             .unwrap_err()
@@ -377,8 +379,9 @@ mod tests {
         let templates = Templates::load(None).unwrap();
         let mut cfg = config();
         cfg.network.flannel_extra_json = "\"SubnetLen\": 24".into();
-        let ctx = with_package(
-            &context(&cfg, Ipv4Addr::new(192, 168, 3, 1), false),
+        let ctx = context(
+            &cfg.validate().unwrap(),
+            false,
             json!({"name": "k8s-master"}),
         );
         let out = templates.render("lib/flannel-network", &ctx).unwrap();
