@@ -4,6 +4,8 @@
 
 #[path = "common/fixtures.rs"]
 mod fixtures;
+#[path = "common/manifest.rs"]
+mod manifest;
 
 use kubedeb::config::ConfigFile;
 use kubedeb::deb::{write_deb, BuildOptions, PackageSpec};
@@ -441,17 +443,8 @@ fn master_and_minion_install_together_in_a_chroot_then_purge_cleanly() {
 
     // Enabled for the first boot, nothing started.
     let wants = root.path("/etc/systemd/system/multi-user.target.wants");
-    for unit in [
-        "etcd.service",
-        "kube-apiserver.service",
-        "kube-controller-manager.service",
-        "kube-scheduler.service",
-        "kubelet.service",
-        "kube-proxy.service",
-        "flanneld.service",
-        "kubedeb-node.service",
-    ] {
-        let link = wants.join(unit);
+    for unit in manifest::all_units() {
+        let link = wants.join(&unit);
         assert_eq!(
             fs::read_link(&link).unwrap_or_else(|e| panic!("{unit} is not enabled: {e}\n{log}")),
             PathBuf::from(format!("/lib/systemd/system/{unit}"))
@@ -603,17 +596,8 @@ fn master_and_minion_install_together_in_a_chroot_then_purge_cleanly() {
             .arg("verify")
             .arg(format!("--root={}", root.dir.path().display()))
             .arg("--man=no")
-            .args([
-                "etcd.service",
-                "kube-apiserver.service",
-                "kube-controller-manager.service",
-                "kube-scheduler.service",
-                "kubelet.service",
-                "kube-proxy.service",
-                "flanneld.service",
-                "kubedeb-node.service",
-                "docker.service",
-            ]),
+            .args(manifest::all_units())
+            .arg("docker.service"),
     );
     let said = String::from_utf8_lossy(&verify.stdout).into_owned()
         + &String::from_utf8_lossy(&verify.stderr);

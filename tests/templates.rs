@@ -6,6 +6,8 @@
 mod fixtures;
 #[path = "common/flags.rs"]
 mod flags;
+#[path = "common/manifest.rs"]
+mod manifest;
 
 use flags::{value_of, Contract};
 use kubedeb::config::ConfigFile;
@@ -580,7 +582,7 @@ impl VerifyRoot {
     }
 
     /// What `systemd-analyze verify` prints about `units` (empty means clean).
-    fn verify(&self, units: &[&str]) -> String {
+    fn verify(&self, units: &[String]) -> String {
         let out = run(
             Command::new("systemd-analyze")
                 .arg("verify")
@@ -604,17 +606,12 @@ fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
-const UNITS: [&str; 9] = [
-    "etcd.service",
-    "kube-apiserver.service",
-    "kube-controller-manager.service",
-    "kube-scheduler.service",
-    "kubelet.service",
-    "kube-proxy.service",
-    "flanneld.service",
-    "kubedeb-node.service",
-    "docker.service",
-];
+/// Every unit of the packages, and Docker's with our drop-in.
+fn units() -> Vec<String> {
+    let mut units = manifest::all_units();
+    units.push("docker.service".into());
+    units
+}
 
 #[test]
 fn units_pass_systemd_analyze_verify_with_docker_io_and_docker_ce() {
@@ -622,7 +619,7 @@ fn units_pass_systemd_analyze_verify_with_docker_io_and_docker_ce() {
         let specs = build(&config, v3);
         for docker in ["docker.io.service", "docker-ce.service"] {
             let root = VerifyRoot::new(&specs, docker);
-            let out = root.verify(&UNITS);
+            let out = root.verify(&units());
             assert!(
                 out.is_empty(),
                 "systemd-analyze verify ({docker}) printed:\n{out}"
@@ -643,7 +640,7 @@ fn systemd_analyze_verify_catches_a_broken_unit() {
     let text = std::fs::read_to_string(&dropin).unwrap();
     std::fs::write(&dropin, text + "Restrat=always\n").unwrap();
     std::fs::remove_file(root.dir.path().join("usr/lib/kubedeb/dockerd-flannel")).unwrap();
-    let out = root.verify(&UNITS);
+    let out = root.verify(&units());
     assert!(out.contains("Restrat"), "{out}");
     assert!(out.contains("dockerd-flannel"), "{out}");
 }
@@ -791,26 +788,44 @@ fn shellcheck_catches_a_broken_script() {
 fn maintainer_scripts_use_the_debhelper_way() {
     let specs = build(&default_config(), false);
     let scripts: BTreeMap<String, String> = shell_scripts(&specs).into_iter().collect();
-    for (package, units) in [
-        ("k8s-flannel", "kubedeb-node.service flanneld.service"),
-        ("k8s-master", "etcd.service kube-apiserver.service kube-controller-manager.service kube-scheduler.service"),
-        ("k8s-minion", "kubedeb-docker-api.service kubelet.service kube-proxy.service"),
-    ] {
+    let declared = manifest::units();
+    assert_eq!(declared.len(), 3, "{declared:?}");
+    for (package, units) in &declared {
+        assert!(!units.is_empty(), "{package} declares no units");
+        let units = units.join(" ");
         let postinst = &scripts[&format!("{package}.postinst")];
-        assert!(postinst.contains(&format!("for _kubedeb_unit in {units}; do")), "{postinst}");
-        assert!(postinst.contains("deb-systemd-helper --quiet was-enabled"), "{postinst}");
-        assert!(!postinst.contains("systemctl enable") && !postinst.contains("systemctl start"), "{postinst}");
+        assert!(
+            postinst.contains(&format!("for _kubedeb_unit in {units}; do")),
+            "{postinst}"
+        );
+        assert!(
+            postinst.contains("deb-systemd-helper --quiet was-enabled"),
+            "{postinst}"
+        );
+        assert!(
+            !postinst.contains("systemctl enable") && !postinst.contains("systemctl start"),
+            "{postinst}"
+        );
         let postrm = &scripts[&format!("{package}.postrm")];
-        assert!(postrm.contains(&format!("deb-systemd-helper purge {units}")), "{postrm}");
+        assert!(
+            postrm.contains(&format!("deb-systemd-helper purge {units}")),
+            "{postrm}"
+        );
         let prerm = &scripts[&format!("{package}.prerm")];
         assert!(prerm.contains("deb-systemd-invoke stop"), "{prerm}");
+        let reversed: Vec<&str> = units.split(' ').rev().collect();
+        assert!(
+            prerm.contains(&format!("deb-systemd-invoke stop {} >", reversed.join(" "))),
+            "{prerm}"
+        );
         for (name, text) in [("postinst", postinst), ("prerm", prerm), ("postrm", postrm)] {
             // Every start, stop and network change is behind the "systemd is running" guard.
             for (i, line) in text.lines().enumerate() {
                 if line.contains("deb-systemd-invoke") && !line.trim_start().starts_with('#') {
                     let before: String = text.lines().take(i).collect::<Vec<_>>().join("\n");
                     assert!(
-                        before.contains("[ -d /run/systemd/system ]") || before.contains("[ ! -d /run/systemd/system ]"),
+                        before.contains("[ -d /run/systemd/system ]")
+                            || before.contains("[ ! -d /run/systemd/system ]"),
                         "{package}.{name} line {}: {line}",
                         i + 1
                     );

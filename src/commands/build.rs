@@ -38,7 +38,7 @@ pub fn build(
             dist.display()
         )
     })?;
-    let opts = options(&args.deb);
+    let opts = options(&args.deb)?;
     specs
         .iter()
         .map(|spec| {
@@ -48,19 +48,19 @@ pub fn build(
         .collect()
 }
 
-/// File times in the packages when `SOURCE_DATE_EPOCH` is not set (2024-01-01, the date of the
-/// packages' changelog entry). A fixed time makes every build reproducible, so running
-/// `kubedeb up` again with unchanged settings rebuilds identical files and publishes nothing.
-const DEFAULT_EPOCH: u64 = 1_704_067_200;
-
-/// The writer's options from the command line, with `SOURCE_DATE_EPOCH` from the environment.
-pub fn options(deb: &DebArgs) -> BuildOptions {
+/// The writer's options from the command line, with `SOURCE_DATE_EPOCH` from the environment,
+/// else the packages' changelog date.
+pub fn options(deb: &DebArgs) -> anyhow::Result<BuildOptions> {
     let from_env = BuildOptions::from_env();
-    BuildOptions {
+    let epoch = match from_env.source_date_epoch {
+        Some(epoch) => epoch,
+        None => crate::packages::default_epoch()?,
+    };
+    Ok(BuildOptions {
         compression: deb.compression,
         level: deb.level,
         block_cache: deb.block_cache_dir(),
-        source_date_epoch: Some(from_env.source_date_epoch.unwrap_or(DEFAULT_EPOCH)),
+        source_date_epoch: Some(epoch),
         ..from_env
-    }
+    })
 }

@@ -1,7 +1,8 @@
 //! packaging/packages.toml: what each k8s-* package is made of, as data.
 
 use super::PackageError;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 const MANIFEST: &str = include_str!("../../packaging/packages.toml");
 pub(crate) const MANIFEST_ORIGIN: &str = "packaging/packages.toml";
@@ -9,7 +10,25 @@ pub(crate) const MANIFEST_ORIGIN: &str = "packaging/packages.toml";
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Manifest {
+    pub changelog: Changelog,
+    /// By the names packages use in their `upstream`.
+    pub upstream: BTreeMap<String, Upstream>,
     pub package: Vec<PackageDef>,
+}
+
+impl Manifest {
+    /// The upstream `def` names.
+    pub fn upstream_of(&self, def: &PackageDef) -> Result<&Upstream, PackageError> {
+        self.upstream
+            .get(&def.upstream)
+            .ok_or_else(|| PackageError::Manifest {
+                origin: MANIFEST_ORIGIN.into(),
+                message: format!(
+                    "{} names the upstream {:?}, which has no [upstream.{}] table",
+                    def.name, def.upstream, def.upstream
+                ),
+            })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -17,7 +36,7 @@ pub(crate) struct Manifest {
 pub(crate) struct PackageDef {
     pub name: String,
     pub version: VersionOf,
-    pub upstream: Upstream,
+    pub upstream: String,
     pub summary: String,
     pub description: String,
     #[serde(default)]
@@ -34,6 +53,8 @@ pub(crate) struct PackageDef {
     pub prerm: Option<String>,
     pub postrm: Option<String>,
     #[serde(default)]
+    pub units: Vec<Unit>,
+    #[serde(default)]
     pub file: Vec<FileDef>,
 }
 
@@ -45,45 +66,59 @@ pub(crate) enum VersionOf {
     Flannel,
 }
 
-/// Whose binaries a package ships (for debian/copyright).
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub(crate) enum Upstream {
-    Kubernetes,
-    KubernetesEtcd,
-    Flannel,
+/// Whose binaries a package ships, for debian/copyright and the Homepage field.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Upstream {
+    pub name: String,
+    pub source: String,
+    pub homepage: String,
+    /// debian/copyright's Copyright field: continuation lines start with a space.
+    pub copyright: String,
 }
 
-impl Upstream {
-    pub fn name(self) -> &'static str {
-        match self {
-            Upstream::Kubernetes => "Kubernetes",
-            Upstream::KubernetesEtcd => "Kubernetes, etcd",
-            Upstream::Flannel => "flannel",
-        }
-    }
-    pub fn source(self) -> &'static str {
-        match self {
-            Upstream::Kubernetes | Upstream::KubernetesEtcd => {
-                "https://github.com/kubernetes/kubernetes/releases"
-            }
-            Upstream::Flannel => "https://github.com/coreos/flannel/releases",
-        }
-    }
-    pub fn copyright(self) -> &'static str {
-        match self {
-            Upstream::Kubernetes => "2014-2016 The Kubernetes Authors",
-            Upstream::KubernetesEtcd => {
-                "2014-2016 The Kubernetes Authors\n 2013-2016 CoreOS, Inc. (etcd, https://github.com/coreos/etcd)"
-            }
-            Upstream::Flannel => "2014-2016 CoreOS, Inc.",
-        }
-    }
-    pub fn homepage(self) -> &'static str {
-        match self {
-            Upstream::Kubernetes | Upstream::KubernetesEtcd => "https://kubernetes.io/",
-            Upstream::Flannel => "https://github.com/coreos/flannel",
-        }
+/// A systemd unit a package ships, and what its maintainer scripts do with it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unit {
+    pub name: String,
+    /// Enabled by postinst (and purged from systemd's state by postrm).
+    #[serde(default = "yes")]
+    pub enable: bool,
+    /// Started (restarted on upgrade) by postinst.
+    #[serde(default = "yes")]
+    pub start: bool,
+    /// Started on its own before the package's other units, because postinst needs it running
+    /// in between (k8s-master registers the flannel network in etcd).
+    #[serde(default)]
+    pub start_first: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The changelog entry every package gets.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Changelog {
+    /// RFC 2822, as in debian/changelog.
+    pub date: String,
+    pub text: String,
+}
+
+impl Changelog {
+    /// [`Changelog::date`] as a Unix time.
+    pub fn epoch(&self) -> Result<u64, PackageError> {
+        crate::repository::date::parse(&self.date)
+            .and_then(|t| u64::try_from(t).ok())
+            .ok_or_else(|| PackageError::Manifest {
+                origin: MANIFEST_ORIGIN.into(),
+                message: format!(
+                    "changelog.date {:?} is not a date like \"Mon, 01 Jan 2024 00:00:00 +0000\"",
+                    self.date
+                ),
+            })
     }
 }
 

@@ -6,13 +6,13 @@ mod manifest;
 pub mod render;
 
 pub use describe::describe;
-pub use manifest::FileKind;
+pub use manifest::{FileKind, Unit};
 
 use crate::catalog::{Catalog, Component};
 use crate::config::Config;
 use crate::deb::{Control, Entry, PackageSpec, Scripts, Source};
 use crate::fetch::binaries_dir;
-use manifest::{manifest, FileDef, PackageDef, VersionOf, MANIFEST_ORIGIN};
+use manifest::{manifest, Changelog, FileDef, PackageDef, Upstream, VersionOf, MANIFEST_ORIGIN};
 use render::{RenderError, Templates};
 use serde::Serialize;
 use serde_json::Value;
@@ -124,6 +124,8 @@ struct PackageContext<'a> {
     upstream_version: &'a str,
     source: &'a str,
     copyright: &'a str,
+    /// In the order of packages.toml; maintainer scripts take their unit lists from it.
+    units: &'a [Unit],
 }
 
 /// The three packages, in dependency order: k8s-flannel, k8s-master, k8s-minion.
@@ -134,10 +136,12 @@ pub fn packages(input: &BuildInput) -> Result<Vec<PackageSpec>, PackageError> {
     let flannel_version = format!("{}-{revision}", config.versions.flannel);
     let kubernetes_version = format!("{}-{revision}", config.versions.kubernetes);
 
-    manifest()?
+    let manifest = manifest()?;
+    manifest
         .package
         .iter()
         .map(|def| {
+            let upstream = manifest.upstream_of(def)?;
             let (version, upstream_version) = match def.version {
                 VersionOf::Kubernetes => (&kubernetes_version, &config.versions.kubernetes),
                 VersionOf::Flannel => (&flannel_version, &config.versions.flannel),
@@ -148,19 +152,30 @@ pub fn packages(input: &BuildInput) -> Result<Vec<PackageSpec>, PackageError> {
                 flannel_version: &flannel_version,
                 kubernetes_version: &kubernetes_version,
                 maintainer: &config.package.maintainer,
-                upstream: def.upstream.name(),
+                upstream: &upstream.name,
                 upstream_version,
-                source: def.upstream.source(),
-                copyright: def.upstream.copyright(),
+                source: &upstream.source,
+                copyright: &upstream.copyright,
+                units: &def.units,
             };
             let ctx = render::context(config, input.etcd_v3_api, package);
-            build_one(def, version, &templates, &ctx, input)
+            build_one(
+                def,
+                upstream,
+                &manifest.changelog,
+                version,
+                &templates,
+                &ctx,
+                input,
+            )
         })
         .collect()
 }
 
 fn build_one(
     def: &PackageDef,
+    upstream: &Upstream,
+    changelog_entry: &Changelog,
     version: &str,
     templates: &Templates,
     ctx: &Value,
@@ -190,7 +205,7 @@ fn build_one(
         long_description: field("description", &def.description)?,
         section: Some("admin".into()),
         priority: Some("optional".into()),
-        homepage: Some(def.upstream.homepage().into()),
+        homepage: Some(upstream.homepage.clone()),
         depends: list("depends", &def.depends)?,
         conflicts: list("conflicts", &def.conflicts)?,
         replaces: list("replaces", &def.replaces)?,
@@ -278,7 +293,12 @@ fn build_one(
     entries.push(Entry::file(
         format!("/usr/share/doc/{name}/changelog.Debian.gz"),
         0o644,
-        Source::Bytes(changelog(name, version, &input.config.package.maintainer)?),
+        Source::Bytes(changelog(
+            changelog_entry,
+            name,
+            version,
+            &input.config.package.maintainer,
+        )?),
     ));
 
     Ok(PackageSpec {
@@ -344,11 +364,24 @@ pub fn own_programs() -> BTreeMap<String, PathBuf> {
         .unwrap_or_default()
 }
 
+/// File times in the packages when `SOURCE_DATE_EPOCH` is not set: the date of the changelog
+/// entry. A fixed time makes every build reproducible, so running `kubedeb up` again with
+/// unchanged settings rebuilds identical files and publishes nothing.
+pub fn default_epoch() -> Result<u64, PackageError> {
+    manifest()?.changelog.epoch()
+}
+
 /// A minimal Debian changelog, gzipped without a timestamp so that builds are reproducible.
-fn changelog(package: &str, version: &str, maintainer: &str) -> Result<Vec<u8>, PackageError> {
+fn changelog(
+    entry: &Changelog,
+    package: &str,
+    version: &str,
+    maintainer: &str,
+) -> Result<Vec<u8>, PackageError> {
     // A fixed date: the entry describes the build recipe, not the moment of building.
     let text = format!(
-        "{package} ({version}) unstable; urgency=medium\n\n  * Built by kubedeb from the upstream release binaries and cluster.toml.\n\n -- {maintainer}  Mon, 01 Jan 2024 00:00:00 +0000\n"
+        "{package} ({version}) unstable; urgency=medium\n\n  * {}\n\n -- {maintainer}  {}\n",
+        entry.text, entry.date
     );
     let mut gz = flate2::GzBuilder::new()
         .mtime(0)
@@ -399,7 +432,41 @@ mod tests {
         let m = manifest().unwrap();
         let names: Vec<&str> = m.package.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["k8s-flannel", "k8s-master", "k8s-minion"]);
+        let units: Vec<Vec<&str>> = m
+            .package
+            .iter()
+            .map(|p| p.units.iter().map(|u| u.name.as_str()).collect())
+            .collect();
+        assert_eq!(
+            units,
+            [
+                vec!["kubedeb-node.service", "flanneld.service"],
+                vec![
+                    "etcd.service",
+                    "kube-apiserver.service",
+                    "kube-controller-manager.service",
+                    "kube-scheduler.service"
+                ],
+                vec![
+                    "kubedeb-docker-api.service",
+                    "kubelet.service",
+                    "kube-proxy.service"
+                ],
+            ]
+        );
         for p in &m.package {
+            m.upstream_of(p).unwrap();
+            for u in &p.units {
+                // Every unit a script handles is one the package ships.
+                assert!(
+                    p.file
+                        .iter()
+                        .any(|f| f.path == format!("/lib/systemd/system/{}", u.name)),
+                    "{}: {}",
+                    p.name,
+                    u.name
+                );
+            }
             for f in &p.file {
                 check_path(&p.name, f).unwrap();
             }
@@ -490,9 +557,19 @@ mod tests {
     }
 
     #[test]
+    fn the_default_file_time_is_the_changelog_date() {
+        // 2024-01-01 00:00:00 UTC, the time every build without SOURCE_DATE_EPOCH has used.
+        assert_eq!(default_epoch().unwrap(), 1_704_067_200);
+    }
+
+    #[test]
     fn changelog_is_reproducible_gzip() {
-        let a = changelog("k8s-master", "1.1.4-1", "A <a@b>").unwrap();
-        assert_eq!(a, changelog("k8s-master", "1.1.4-1", "A <a@b>").unwrap());
+        let entry = manifest().unwrap().changelog;
+        let a = changelog(&entry, "k8s-master", "1.1.4-1", "A <a@b>").unwrap();
+        assert_eq!(
+            a,
+            changelog(&entry, "k8s-master", "1.1.4-1", "A <a@b>").unwrap()
+        );
         assert_eq!(&a[4..8], &[0, 0, 0, 0], "gzip mtime must be zero");
     }
 }

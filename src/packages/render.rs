@@ -7,7 +7,7 @@
 //! Rendering is strict (a missing variable is an error) and nothing is HTML-escaped.
 
 use crate::config::{Apiserver, Certificates, Config, Dns, Docker, Kubelet, Network, Versions};
-use handlebars::Handlebars;
+use handlebars::{handlebars_helper, Handlebars};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -112,6 +112,7 @@ impl Templates {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
         registry.register_escape_fn(handlebars::no_escape);
+        registry.register_helper("unit_names", Box::new(unit_names));
         let overrides = match override_dir {
             Some(dir) => read_overrides(dir)?,
             None => Vec::new(),
@@ -166,6 +167,26 @@ impl Templates {
             })
     }
 }
+
+// `{{unit_names package.units}}`: the names of units, space-separated, for a unit list in a
+// script or a partial's `units=` (a partial's argument cannot be an {{#each}} block).
+// `only="start"` keeps the units with that flag set, `except="start_first"` drops those with
+// that one, `reverse=true` turns the order round.
+handlebars_helper!(
+    unit_names: |units: array, {only: str = "", except: str = "", reverse: bool = false}| {
+        let flag = |unit: &Value, name: &str| unit.get(name).and_then(Value::as_bool).unwrap_or(false);
+        let mut names: Vec<&str> = units
+            .iter()
+            .filter(|u| only.is_empty() || flag(u, only))
+            .filter(|u| except.is_empty() || !flag(u, except))
+            .filter_map(|u| u.get("name").and_then(Value::as_str))
+            .collect();
+        if reverse {
+            names.reverse();
+        }
+        names.join(" ")
+    }
+);
 
 fn register(
     registry: &mut Handlebars<'static>,
@@ -371,6 +392,30 @@ mod tests {
         assert!(
             err.contains("systemd/etcd.service") && err.contains("does not parse"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn unit_names_filters_and_orders_a_unit_list() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("default")).unwrap();
+        std::fs::write(
+            dir.path().join("default/etcd"),
+            "{{unit_names package.units}}|{{unit_names package.units only=\"start\"}}|\
+             {{unit_names package.units only=\"start\" except=\"start_first\"}}|\
+             {{unit_names package.units reverse=true}}",
+        )
+        .unwrap();
+        let templates = Templates::load(Some(dir.path())).unwrap();
+        let units = json!({"units": [
+            {"name": "a.service", "enable": true, "start": true, "start_first": true},
+            {"name": "b.service", "enable": true, "start": false, "start_first": false},
+            {"name": "c.service", "enable": true, "start": true, "start_first": false},
+        ]});
+        let ctx = context(&config().validate().unwrap(), false, units);
+        assert_eq!(
+            templates.render("default/etcd", &ctx).unwrap(),
+            "a.service b.service c.service|a.service c.service|c.service|c.service b.service a.service"
         );
     }
 

@@ -8,7 +8,7 @@
 //! - `.lock` serializes publishes, `.journal` lets the next publish tidy up after a killed one.
 
 mod control;
-mod date;
+pub(crate) mod date;
 mod debfile;
 mod error;
 mod index;
