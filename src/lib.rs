@@ -1,9 +1,10 @@
 //! kubedeb turns Kubernetes release binaries into Debian packages and a signed apt repository.
 //!
 //! The pipeline, one module per stage:
-//! - [`config`]: the cluster settings (`cluster.toml`) and their validation;
+//! - [`config`]: `cluster.toml` read and validated once into the typed [`config::Config`] every command uses;
 //! - [`catalog`] and [`fetch`]: release tarballs from upstream, mirrors or a folder, verified and extracted;
-//! - [`packages`]: packaging/packages.toml and the rendered templates, as the `k8s-*` package descriptions;
+//! - [`packages`]: packaging/packages.toml (what each package is made of) and the templates
+//!   rendered from the settings, as the `k8s-*` package descriptions;
 //! - [`deb`]: the .deb writer;
 //! - [`repository`]: publishing into a signed, atomic apt repository;
 //! - [`serve`]: serving that repository to the nodes.

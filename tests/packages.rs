@@ -189,6 +189,7 @@ fn built_packages_pass_dpkg_deb_and_lintian() {
                 (exe, "/usr/bin/flanneld"),
                 (exe, "/usr/lib/kubedeb/dockerd-flannel"),
                 (exe, "/usr/lib/kubedeb/node-env"),
+                (exe, "/usr/lib/kubedeb/flannel-vtep"),
             ],
             "k8s-flannel"
         )

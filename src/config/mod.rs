@@ -159,7 +159,7 @@ impl Config {
         if let Some(ip) = master_ip_override {
             file.master_ip = Some(ip);
         }
-        file.validate().map_err(|e| e.from_origin(origin))
+        file.validate().map_err(|e| e.with_origin(origin))
     }
 
     /// [`Config::load`], then the merged catalog (`catalog_override`, else `fetch.catalog`), then
@@ -173,7 +173,7 @@ impl Config {
         let catalog = Catalog::load(config.catalog_path(catalog_override, path).as_deref())?;
         config
             .validate_versions(&catalog)
-            .map_err(|e| e.from_origin(path.display().to_string()))?;
+            .map_err(|e| e.with_origin(path.display().to_string()))?;
         Ok((config, catalog))
     }
 
@@ -251,7 +251,7 @@ impl ConfigFile {
 
 impl ConfigError {
     /// The same problems, said to come from `origin` (the file, or the built-in defaults).
-    fn from_origin(self, origin: String) -> ConfigError {
+    fn with_origin(self, origin: String) -> ConfigError {
         match self {
             ConfigError::Invalid { problems, .. } => ConfigError::Invalid { origin, problems },
             other => other,
