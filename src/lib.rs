@@ -1,18 +1,17 @@
 //! kubedeb turns Kubernetes release binaries into Debian packages and a signed apt repository.
 //!
 //! The pipeline, one module per stage:
-//! - [`config`]: the cluster settings (`cluster.toml`) and their validation;
+//! - [`config`]: `cluster.toml` read and validated once into the typed [`config::Config`] every command uses;
 //! - [`catalog`] and [`fetch`]: release tarballs from upstream, mirrors or a folder, verified and extracted;
-//! - [`render`] and [`cluster`]: templates rendered into the `k8s-*` package descriptions;
+//! - [`packages`]: packaging/packages.toml (what each package is made of) and the templates
+//!   rendered from the settings, as the `k8s-*` package descriptions;
 //! - [`deb`]: the .deb writer;
 //! - [`debian`]: Debian's rules for names, versions and control fields, shared by the writer and the repository;
 //! - [`repository`]: publishing into a signed, atomic apt repository;
 //! - [`serve`]: serving that repository to the nodes.
 
-pub mod build;
 pub mod catalog;
 pub mod cli;
-pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod deb;
@@ -20,6 +19,6 @@ pub mod debian;
 pub mod docker_api;
 pub mod elf;
 pub mod fetch;
-pub mod render;
+pub mod packages;
 pub mod repository;
 pub mod serve;

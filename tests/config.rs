@@ -1,7 +1,7 @@
 //! Cluster settings through the real binary: `kubedeb init` files round-trip to the defaults, and
 //! every invalid setting stops a command with its name, before anything is written.
 
-use kubedeb::config::Config;
+use kubedeb::config::{Config, ConfigFile};
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -27,13 +27,13 @@ fn init_writes_every_default_and_loads_back_to_them() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let text = std::fs::read_to_string(dir.path().join("my.toml")).unwrap();
-    let expected = Config {
+    let expected = ConfigFile {
         master_ip: Some(Ipv4Addr::new(10, 1, 2, 3)),
-        ..Config::default()
+        ..ConfigFile::default()
     };
     assert_eq!(
         Config::load(&dir.path().join("my.toml"), None).unwrap(),
-        expected
+        expected.validate().unwrap()
     );
     // Every setting is spelled out in the file, so users see what they can change.
     let table: toml::Table = toml::from_str(&text).unwrap();
@@ -64,10 +64,12 @@ fn init_without_master_address_needs_one_at_load() {
     let loaded = Config::load(&path, Some(Ipv4Addr::new(192, 168, 100, 11))).unwrap();
     assert_eq!(
         loaded,
-        Config {
+        ConfigFile {
             master_ip: Some(Ipv4Addr::new(192, 168, 100, 11)),
-            ..Config::default()
+            ..ConfigFile::default()
         }
+        .validate()
+        .unwrap()
     );
 }
 
@@ -105,8 +107,11 @@ fn missing_file_means_defaults_plus_the_master_address() {
         Some(Ipv4Addr::new(10, 0, 0, 1)),
     )
     .unwrap();
-    assert_eq!(loaded.master_ip(), Ipv4Addr::new(10, 0, 0, 1));
-    assert_eq!(loaded.first_service_ip(), Ipv4Addr::new(192, 168, 3, 1));
+    assert_eq!(loaded.master_ip, Ipv4Addr::new(10, 0, 0, 1));
+    assert_eq!(
+        loaded.network.first_service_ip(),
+        Ipv4Addr::new(192, 168, 3, 1)
+    );
     assert_eq!(
         loaded.flannel_config_json(),
         r#"{"Network":"172.16.0.0/16", "Backend": {"Type": "vxlan"}}"#

@@ -4,10 +4,12 @@
 
 #[path = "common/fixtures.rs"]
 mod fixtures;
+#[path = "common/manifest.rs"]
+mod manifest;
 
-use kubedeb::cluster::{self, BuildInput};
-use kubedeb::config::Config;
+use kubedeb::config::ConfigFile;
 use kubedeb::deb::{write_deb, BuildOptions, PackageSpec};
+use kubedeb::packages::{self, BuildInput};
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -49,10 +51,10 @@ fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
-fn config() -> Config {
-    let mut c = Config {
+fn config() -> ConfigFile {
+    let mut c = ConfigFile {
         master_ip: Some(MASTER.parse().unwrap()),
-        ..Config::default()
+        ..ConfigFile::default()
     };
     // lintian refuses a maintainer address at localhost (bogus-mail-host).
     c.package.maintainer = "kubedeb tests <kubedeb-tests@example.org>".into();
@@ -63,14 +65,14 @@ fn config() -> Config {
 /// The packages written into `dir`, in the order k8s-flannel, k8s-master, k8s-minion.
 fn build(dir: &Path) -> (Vec<PackageSpec>, Vec<PathBuf>) {
     // Debian's /bin/true stands in for every release binary: a small dynamically linked ELF.
-    let cfg = config();
+    let cfg = config().validate().expect("valid settings");
     let binaries = fixtures::catalog_binaries_as(&cfg, Path::new("/bin/true"));
     let programs = [(
         "kubedeb-docker-api".to_string(),
         std::path::PathBuf::from(env!("CARGO_BIN_EXE_kubedeb-docker-api")),
     )]
     .into();
-    let specs = cluster::packages(&BuildInput {
+    let specs = packages::packages(&BuildInput {
         config: &cfg,
         binaries: &binaries,
         programs: &programs,
@@ -188,6 +190,7 @@ fn built_packages_pass_dpkg_deb_and_lintian() {
                 (exe, "/usr/lib/kubedeb/dockerd-flannel"),
                 (exe, "/usr/lib/kubedeb/flannel-vtep"),
                 (exe, "/usr/lib/kubedeb/node-env"),
+                (exe, "/usr/lib/kubedeb/flannel-vtep"),
             ],
             "k8s-flannel"
         )
@@ -446,17 +449,8 @@ fn master_and_minion_install_together_in_a_chroot_then_purge_cleanly() {
 
     // Enabled for the first boot, nothing started.
     let wants = root.path("/etc/systemd/system/multi-user.target.wants");
-    for unit in [
-        "etcd.service",
-        "kube-apiserver.service",
-        "kube-controller-manager.service",
-        "kube-scheduler.service",
-        "kubelet.service",
-        "kube-proxy.service",
-        "flanneld.service",
-        "kubedeb-node.service",
-    ] {
-        let link = wants.join(unit);
+    for unit in manifest::all_units() {
+        let link = wants.join(&unit);
         assert_eq!(
             fs::read_link(&link).unwrap_or_else(|e| panic!("{unit} is not enabled: {e}\n{log}")),
             PathBuf::from(format!("/lib/systemd/system/{unit}"))
@@ -608,17 +602,8 @@ fn master_and_minion_install_together_in_a_chroot_then_purge_cleanly() {
             .arg("verify")
             .arg(format!("--root={}", root.dir.path().display()))
             .arg("--man=no")
-            .args([
-                "etcd.service",
-                "kube-apiserver.service",
-                "kube-controller-manager.service",
-                "kube-scheduler.service",
-                "kubelet.service",
-                "kube-proxy.service",
-                "flanneld.service",
-                "kubedeb-node.service",
-                "docker.service",
-            ]),
+            .args(manifest::all_units())
+            .arg("docker.service"),
     );
     let said = String::from_utf8_lossy(&verify.stdout).into_owned()
         + &String::from_utf8_lossy(&verify.stderr);

@@ -6,11 +6,13 @@
 mod fixtures;
 #[path = "common/flags.rs"]
 mod flags;
+#[path = "common/manifest.rs"]
+mod manifest;
 
 use flags::{value_of, Contract};
-use kubedeb::cluster::{self, BuildInput};
-use kubedeb::config::Config;
+use kubedeb::config::ConfigFile;
 use kubedeb::deb::{EntryKind, PackageSpec, Source};
+use kubedeb::packages::{self, BuildInput};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -29,18 +31,18 @@ const SERVICES: [(&str, &str); 7] = [
     ("flanneld", "FLANNEL_OPTS"),
 ];
 
-fn default_config() -> Config {
-    Config {
+fn default_config() -> ConfigFile {
+    ConfigFile {
         master_ip: Some(Ipv4Addr::new(192, 168, 100, 11)),
-        ..Config::default()
+        ..ConfigFile::default()
     }
 }
 
 /// Every setting the templates use changed from its default.
-fn other_config() -> Config {
-    let mut c = Config {
+fn other_config() -> ConfigFile {
+    let mut c = ConfigFile {
         master_ip: Some(Ipv4Addr::new(10, 20, 0, 5)),
-        ..Config::default()
+        ..ConfigFile::default()
     };
     c.versions.etcd = "3.4.30".into();
     c.network.service_cluster_ip_range = "10.100.0.0/16".into();
@@ -61,14 +63,15 @@ fn other_config() -> Config {
     c
 }
 
-fn build(config: &Config, etcd_v3_api: bool) -> Vec<PackageSpec> {
+fn build(config: &ConfigFile, etcd_v3_api: bool) -> Vec<PackageSpec> {
+    let config = &config.validate().expect("valid settings");
     let binaries = fixtures::catalog_binaries_as(config, Path::new("/bin/true"));
     let programs = [(
         "kubedeb-docker-api".to_string(),
         std::path::PathBuf::from(env!("CARGO_BIN_EXE_kubedeb-docker-api")),
     )]
     .into();
-    cluster::packages(&BuildInput {
+    packages::packages(&BuildInput {
         config,
         binaries: &binaries,
         programs: &programs,
@@ -321,6 +324,31 @@ fn default_config_flags_pass_the_contracts_and_match_the_seed() {
 }
 
 #[test]
+fn the_node_port_range_is_rendered_as_parsed() {
+    // Validation reads it trimmed; the file must get that value, not the text with its line breaks.
+    let mut cfg = default_config();
+    cfg.apiserver.service_node_port_range = " 20000 - 22767\n".into();
+    let specs = build(&cfg, false);
+    let text = file(&specs, "/etc/default/kube-apiserver");
+    assert_eq!(text.lines().count(), default_lines(), "{text}");
+    expect(
+        &checked(&specs, false),
+        "kube-apiserver",
+        "service-node-port-range",
+        "20000-22767",
+    );
+}
+
+fn default_lines() -> usize {
+    file(
+        &build(&default_config(), false),
+        "/etc/default/kube-apiserver",
+    )
+    .lines()
+    .count()
+}
+
+#[test]
 fn other_config_flags_pass_the_contracts_and_follow_the_settings() {
     let cfg = other_config();
     let specs = build(&cfg, true);
@@ -558,7 +586,7 @@ impl VerifyRoot {
     }
 
     /// What `systemd-analyze verify` prints about `units` (empty means clean).
-    fn verify(&self, units: &[&str]) -> String {
+    fn verify(&self, units: &[String]) -> String {
         let out = run(
             Command::new("systemd-analyze")
                 .arg("verify")
@@ -582,17 +610,12 @@ fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
-const UNITS: [&str; 9] = [
-    "etcd.service",
-    "kube-apiserver.service",
-    "kube-controller-manager.service",
-    "kube-scheduler.service",
-    "kubelet.service",
-    "kube-proxy.service",
-    "flanneld.service",
-    "kubedeb-node.service",
-    "docker.service",
-];
+/// Every unit of the packages, and Docker's with our drop-in.
+fn units() -> Vec<String> {
+    let mut units = manifest::all_units();
+    units.push("docker.service".into());
+    units
+}
 
 #[test]
 fn units_pass_systemd_analyze_verify_with_docker_io_and_docker_ce() {
@@ -600,7 +623,7 @@ fn units_pass_systemd_analyze_verify_with_docker_io_and_docker_ce() {
         let specs = build(&config, v3);
         for docker in ["docker.io.service", "docker-ce.service"] {
             let root = VerifyRoot::new(&specs, docker);
-            let out = root.verify(&UNITS);
+            let out = root.verify(&units());
             assert!(
                 out.is_empty(),
                 "systemd-analyze verify ({docker}) printed:\n{out}"
@@ -621,7 +644,7 @@ fn systemd_analyze_verify_catches_a_broken_unit() {
     let text = std::fs::read_to_string(&dropin).unwrap();
     std::fs::write(&dropin, text + "Restrat=always\n").unwrap();
     std::fs::remove_file(root.dir.path().join("usr/lib/kubedeb/dockerd-flannel")).unwrap();
-    let out = root.verify(&UNITS);
+    let out = root.verify(&units());
     assert!(out.contains("Restrat"), "{out}");
     assert!(out.contains("dockerd-flannel"), "{out}");
 }
@@ -769,26 +792,44 @@ fn shellcheck_catches_a_broken_script() {
 fn maintainer_scripts_use_the_debhelper_way() {
     let specs = build(&default_config(), false);
     let scripts: BTreeMap<String, String> = shell_scripts(&specs).into_iter().collect();
-    for (package, units) in [
-        ("k8s-flannel", "kubedeb-node.service flanneld.service"),
-        ("k8s-master", "etcd.service kube-apiserver.service kube-controller-manager.service kube-scheduler.service"),
-        ("k8s-minion", "kubedeb-docker-api.service kubelet.service kube-proxy.service"),
-    ] {
+    let declared = manifest::units();
+    assert_eq!(declared.len(), 3, "{declared:?}");
+    for (package, units) in &declared {
+        assert!(!units.is_empty(), "{package} declares no units");
+        let units = units.join(" ");
         let postinst = &scripts[&format!("{package}.postinst")];
-        assert!(postinst.contains(&format!("for _kubedeb_unit in {units}; do")), "{postinst}");
-        assert!(postinst.contains("deb-systemd-helper --quiet was-enabled"), "{postinst}");
-        assert!(!postinst.contains("systemctl enable") && !postinst.contains("systemctl start"), "{postinst}");
+        assert!(
+            postinst.contains(&format!("for _kubedeb_unit in {units}; do")),
+            "{postinst}"
+        );
+        assert!(
+            postinst.contains("deb-systemd-helper --quiet was-enabled"),
+            "{postinst}"
+        );
+        assert!(
+            !postinst.contains("systemctl enable") && !postinst.contains("systemctl start"),
+            "{postinst}"
+        );
         let postrm = &scripts[&format!("{package}.postrm")];
-        assert!(postrm.contains(&format!("deb-systemd-helper purge {units}")), "{postrm}");
+        assert!(
+            postrm.contains(&format!("deb-systemd-helper purge {units}")),
+            "{postrm}"
+        );
         let prerm = &scripts[&format!("{package}.prerm")];
         assert!(prerm.contains("deb-systemd-invoke stop"), "{prerm}");
+        let reversed: Vec<&str> = units.split(' ').rev().collect();
+        assert!(
+            prerm.contains(&format!("deb-systemd-invoke stop {} >", reversed.join(" "))),
+            "{prerm}"
+        );
         for (name, text) in [("postinst", postinst), ("prerm", prerm), ("postrm", postrm)] {
             // Every start, stop and network change is behind the "systemd is running" guard.
             for (i, line) in text.lines().enumerate() {
                 if line.contains("deb-systemd-invoke") && !line.trim_start().starts_with('#') {
                     let before: String = text.lines().take(i).collect::<Vec<_>>().join("\n");
                     assert!(
-                        before.contains("[ -d /run/systemd/system ]") || before.contains("[ ! -d /run/systemd/system ]"),
+                        before.contains("[ -d /run/systemd/system ]")
+                            || before.contains("[ ! -d /run/systemd/system ]"),
                         "{package}.{name} line {}: {line}",
                         i + 1
                     );

@@ -7,22 +7,22 @@ const DEFAULT_CACHE: &str = "cache";
 
 pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     let (config, catalog) = super::load(args)?;
-    let v = config.validate()?;
+    let net = &config.network;
     println!("settings are valid");
-    println!("  master {}, service range {} (kubernetes service {}), flannel network {} ({} subnets of /{})", v.master_ip, v.service_range, v.first_service_ip, v.flannel_network, v.flannel_subnets, v.flannel_subnet_len);
+    println!("  master {}, service range {} (kubernetes service {}), flannel network {} ({} subnets of /{})", config.master_ip, net.service_cluster_ip_range, net.first_service_ip(), net.flannel_network, net.flannel_subnets, net.flannel_subnet_len);
     println!(
         "  versions: kubernetes {}, flannel {}, etcd {}",
         config.versions.kubernetes, config.versions.flannel, config.versions.etcd
     );
     println!();
     let binaries =
-        crate::build::expected_binaries(std::path::Path::new(DEFAULT_CACHE), &config, &catalog)?;
-    let specs = crate::build::specs(&config, &catalog, &binaries, None)?;
+        crate::packages::expected_binaries(std::path::Path::new(DEFAULT_CACHE), &config, &catalog)?;
+    let specs = crate::packages::specs(&config, &catalog, &binaries, None)?;
     if binaries.values().any(|path| !path.exists()) {
         println!(
             "(binaries not fetched yet: run `kubedeb fetch`; paths below are where they will be)\n"
         );
     }
-    print!("{}", crate::cluster::describe(&specs));
+    print!("{}", crate::packages::describe(&specs));
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `kubedeb init`: write a commented cluster.toml holding every default.
 
 use crate::cli::InitArgs;
-use crate::config::Config;
+use crate::config::ConfigFile;
 use anyhow::Context;
 use std::io::Write;
 
@@ -21,7 +21,7 @@ pub fn run(args: &InitArgs) -> anyhow::Result<()> {
         .prefix(".cluster.toml.")
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a file in {}", dir.display()))?;
-    tmp.write_all(Config::init_file(args.master_ip).as_bytes())
+    tmp.write_all(ConfigFile::init_file(args.master_ip).as_bytes())
         .and_then(|()| tmp.as_file().sync_all())
         .with_context(|| format!("cannot write {}", tmp.path().display()))?;
     tmp.persist(path)

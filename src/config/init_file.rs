@@ -1,6 +1,6 @@
 //! The commented cluster.toml that `kubedeb init` writes: every setting with its default and what it does.
 
-use super::Config;
+use super::ConfigFile;
 use serde::Serialize;
 use std::net::Ipv4Addr;
 
@@ -12,7 +12,7 @@ fn v<T: Serialize>(value: &T) -> String {
 }
 
 pub(super) fn render(master_ip: Option<Ipv4Addr>) -> String {
-    let d = Config::default();
+    let d = ConfigFile::default();
     let master = match master_ip {
         Some(ip) => format!("master_ip = {}", v(&ip.to_string())),
         None => "# master_ip = \"192.168.100.11\"   # required: set it here or pass --master-ip"

@@ -1,32 +1,15 @@
 //! Validation of the cluster settings: every problem named by its setting, with what to do about it.
 
-use super::{Config, ConfigError, Problem};
+use super::{Apiserver, Config, ConfigError, ConfigFile, Dns, Network, Problem};
 use ipnet::Ipv4Net;
+use serde::{Serialize, Serializer};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
-/// flannel 0.5 backends (`Backend.Type`).
-const FLANNEL_BACKENDS: [&str; 6] = ["udp", "vxlan", "host-gw", "aws-vpc", "gce", "alloc"];
 /// Members flannel 0.5 reads besides Network and Backend (Go matches JSON keys case-insensitively).
 const FLANNEL_EXTRA_KEYS: [&str; 3] = ["SubnetLen", "SubnetMin", "SubnetMax"];
 /// A cluster needs one flannel subnet per node: the master and at least one minion.
 const MIN_FLANNEL_SUBNETS: u64 = 2;
-
-/// The settings parsed into typed values, once they are known to be consistent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Validated {
-    pub master_ip: Ipv4Addr,
-    pub service_range: Ipv4Net,
-    /// The first host address of the service range (the `kubernetes` service).
-    pub first_service_ip: Ipv4Addr,
-    pub flannel_network: Ipv4Net,
-    /// The prefix length of each node's flannel subnet.
-    pub flannel_subnet_len: u8,
-    /// How many node subnets flannel can hand out.
-    pub flannel_subnets: u64,
-    pub dns_server_ip: Ipv4Addr,
-    pub node_ports: NodePortRange,
-}
 
 /// `apiserver.service_node_port_range`, inclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +21,54 @@ pub struct NodePortRange {
 impl fmt::Display for NodePortRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}-{}", self.low, self.high)
+    }
+}
+
+/// As kube-apiserver's `--service-node-port-range` reads it.
+impl Serialize for NodePortRange {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// flannel 0.5 backends (`Backend.Type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FlannelBackend {
+    Udp,
+    Vxlan,
+    HostGw,
+    AwsVpc,
+    Gce,
+    Alloc,
+}
+
+impl FlannelBackend {
+    pub const ALL: [FlannelBackend; 6] = [
+        FlannelBackend::Udp,
+        FlannelBackend::Vxlan,
+        FlannelBackend::HostGw,
+        FlannelBackend::AwsVpc,
+        FlannelBackend::Gce,
+        FlannelBackend::Alloc,
+    ];
+
+    /// The name flannel's config uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            FlannelBackend::Udp => "udp",
+            FlannelBackend::Vxlan => "vxlan",
+            FlannelBackend::HostGw => "host-gw",
+            FlannelBackend::AwsVpc => "aws-vpc",
+            FlannelBackend::Gce => "gce",
+            FlannelBackend::Alloc => "alloc",
+        }
+    }
+}
+
+impl fmt::Display for FlannelBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -53,10 +84,10 @@ impl Problems {
     }
 }
 
-impl Config {
-    /// Check every setting (except versions against the catalog: [`Config::validate_versions`]).
-    /// Reports all problems at once.
-    pub fn validate(&self) -> Result<Validated, ConfigError> {
+impl ConfigFile {
+    /// Check every setting (except versions against the catalog: [`Config::validate_versions`])
+    /// and parse it into the typed settings. Reports all problems at once.
+    pub fn validate(&self) -> Result<Config, ConfigError> {
         let mut p = Problems::default();
         let master = self.check_master(&mut p);
         let service = parse_net(
@@ -96,28 +127,61 @@ impl Config {
             }
         }
         let dns = self.check_dns(&mut p, service);
-        self.check_backend(&mut p);
+        let backend = self.check_backend(&mut p);
         let subnets = self.check_flannel_extra(&mut p, flannel);
         let node_ports = self.check_node_ports(&mut p);
         self.check_rest(&mut p);
 
-        if !p.0.is_empty() {
+        // Every check that found nothing wrong gave its value.
+        let (
+            Some(master_ip),
+            Some(service),
+            Some(flannel),
+            Some(dns),
+            Some(backend),
+            Some((flannel_subnet_len, flannel_subnets)),
+            Some(node_ports),
+            true,
+        ) = (
+            master,
+            service,
+            flannel,
+            dns,
+            backend,
+            subnets,
+            node_ports,
+            p.0.is_empty(),
+        )
+        else {
             return Err(ConfigError::Invalid {
                 origin: "the cluster settings".into(),
                 problems: p.0,
             });
-        }
-        let service = service.expect("no problem means parsed");
-        let (flannel_subnet_len, flannel_subnets) = subnets.expect("no problem means parsed");
-        Ok(Validated {
-            master_ip: master.expect("no problem means parsed"),
-            service_range: service,
-            first_service_ip: first_host(service),
-            flannel_network: flannel.expect("no problem means parsed"),
-            flannel_subnet_len,
-            flannel_subnets,
-            dns_server_ip: dns.expect("no problem means parsed"),
-            node_ports: node_ports.expect("no problem means parsed"),
+        };
+        Ok(Config {
+            master_ip,
+            versions: self.versions.clone(),
+            network: Network {
+                service_cluster_ip_range: service,
+                flannel_network: flannel,
+                flannel_backend: backend,
+                flannel_extra_json: self.network.flannel_extra_json.clone(),
+                flannel_subnet_len,
+                flannel_subnets,
+            },
+            dns: Dns {
+                server_ip: dns,
+                domain: self.dns.domain.clone(),
+            },
+            apiserver: Apiserver {
+                admission_control: self.apiserver.admission_control.clone(),
+                service_node_port_range: node_ports,
+            },
+            kubelet: self.kubelet.clone(),
+            docker: self.docker.clone(),
+            certificates: self.certificates.clone(),
+            fetch: self.fetch.clone(),
+            package: self.package.clone(),
         })
     }
 
@@ -169,17 +233,22 @@ impl Config {
         Some(dns)
     }
 
-    fn check_backend(&self, p: &mut Problems) {
+    fn check_backend(&self, p: &mut Problems) -> Option<FlannelBackend> {
         let backend = &self.network.flannel_backend;
-        if !FLANNEL_BACKENDS.contains(&backend.as_str()) {
+        let found = FlannelBackend::ALL
+            .into_iter()
+            .find(|b| b.name() == backend.as_str());
+        if found.is_none() {
+            let names: Vec<&str> = FlannelBackend::ALL.iter().map(|b| b.name()).collect();
             p.add(
                 "network.flannel_backend",
                 format!(
                     "{backend:?} is not a flannel 0.5 backend; use one of {}",
-                    FLANNEL_BACKENDS.join(", ")
+                    names.join(", ")
                 ),
             );
         }
+        found
     }
 
     /// Returns the node subnet length and how many node subnets flannel can hand out.

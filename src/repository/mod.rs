@@ -7,7 +7,7 @@
 //! - `private/` (0700) holds the gpg home and the record of the signing key;
 //! - `.lock` serializes publishes, `.journal` lets the next publish tidy up after a killed one.
 
-mod date;
+pub(crate) mod date;
 mod debfile;
 mod error;
 mod files;

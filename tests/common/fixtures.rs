@@ -467,7 +467,7 @@ pub fn catalog_binaries_as(
     program: &Path,
 ) -> std::collections::BTreeMap<String, std::path::PathBuf> {
     let catalog = kubedeb::catalog::Catalog::load(None).expect("the built-in catalog");
-    kubedeb::build::expected_binaries(Path::new("cache"), config, &catalog)
+    kubedeb::packages::expected_binaries(Path::new("cache"), config, &catalog)
         .expect("the config's versions are in the catalog")
         .into_keys()
         .map(|name| (name, program.to_path_buf()))

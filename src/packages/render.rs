@@ -8,16 +8,17 @@
 //! functions that more than one script needs.
 //! Rendering is strict (a missing variable is an error) and nothing is HTML-escaped.
 
-use crate::config::Config;
-use handlebars::Handlebars;
-use serde_json::{json, Value};
+use crate::config::{Apiserver, Certificates, Config, Dns, Docker, Kubelet, Network, Versions};
+use handlebars::{handlebars_helper, Handlebars};
+use serde::Serialize;
+use serde_json::Value;
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 macro_rules! builtin {
     ($($name:literal),* $(,)?) => {
-        &[$(($name, include_str!(concat!("../templates/", $name)))),*]
+        &[$(($name, include_str!(concat!("../../templates/", $name)))),*]
     };
 }
 
@@ -117,6 +118,7 @@ impl Templates {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
         registry.register_escape_fn(handlebars::no_escape);
+        registry.register_helper("unit_names", Box::new(unit_names));
         let overrides = match override_dir {
             Some(dir) => read_overrides(dir)?,
             None => Vec::new(),
@@ -171,6 +173,26 @@ impl Templates {
             })
     }
 }
+
+// `{{unit_names package.units}}`: the names of units, space-separated, for a unit list in a
+// script or a partial's `units=` (a partial's argument cannot be an {{#each}} block).
+// `only="start"` keeps the units with that flag set, `except="start_first"` drops those with
+// that one, `reverse=true` turns the order round.
+handlebars_helper!(
+    unit_names: |units: array, {only: str = "", except: str = "", reverse: bool = false}| {
+        let flag = |unit: &Value, name: &str| unit.get(name).and_then(Value::as_bool).unwrap_or(false);
+        let mut names: Vec<&str> = units
+            .iter()
+            .filter(|u| only.is_empty() || flag(u, only))
+            .filter(|u| except.is_empty() || !flag(u, except))
+            .filter_map(|u| u.get("name").and_then(Value::as_str))
+            .collect();
+        if reverse {
+            names.reverse();
+        }
+        names.join(" ")
+    }
+);
 
 fn register(
     registry: &mut Handlebars<'static>,
@@ -243,63 +265,64 @@ fn collect_files(
     Ok(())
 }
 
-/// The values the templates see, from a validated config. `package` is added per package by
-/// [`with_package`]. `first_service_ip` is passed in (from `Config::validate`).
-pub fn context(config: &Config, first_service_ip: Ipv4Addr, etcd_v3_api: bool) -> Value {
-    json!({
-        "master_ip": config.master_ip().to_string(),
-        "etcd_v3_api": etcd_v3_api,
-        "versions": {
-            "kubernetes": config.versions.kubernetes,
-            "flannel": config.versions.flannel,
-            "etcd": config.versions.etcd,
-        },
-        "network": {
-            "service_cluster_ip_range": config.network.service_cluster_ip_range,
-            "first_service_ip": first_service_ip.to_string(),
-            "flannel_network": config.network.flannel_network,
-            "flannel_backend": config.network.flannel_backend,
-            "flannel_config_json": config.flannel_config_json(),
-        },
-        "dns": {
-            "server_ip": config.dns.server_ip,
-            "domain": config.dns.domain,
-        },
-        "apiserver": {
-            "admission_control": config.apiserver.admission_control.join(","),
-            "service_node_port_range": config.apiserver.service_node_port_range,
-        },
-        "kubelet": {
-            "pause_image": config.kubelet.pause_image,
-            "config": config.kubelet.config,
-        },
-        "docker": {
-            "extra_opts": config.docker.extra_opts,
-        },
-        "certificates": {
-            "extra_sans": config.certificates.extra_sans,
-        },
-    })
+/// What every template sees: the settings as parsed, values derived from them, and the
+/// package being built. Serialized as is, so a template names a value by its path in the
+/// settings (`network.flannel_network`), and the derived ones sit beside them.
+#[derive(Serialize)]
+struct Context<'a, P> {
+    master_ip: Ipv4Addr,
+    /// The etcd release speaks the v3 API: its v2 API must be switched on for flannel 0.5.
+    etcd_v3_api: bool,
+    versions: &'a Versions,
+    network: NetworkContext<'a>,
+    dns: &'a Dns,
+    apiserver: &'a Apiserver,
+    kubelet: &'a Kubelet,
+    docker: &'a Docker,
+    certificates: &'a Certificates,
+    package: P,
 }
 
-/// `context` with the `package` object one package's templates see.
-pub fn with_package(context: &Value, package: Value) -> Value {
-    let mut context = context.clone();
-    context
-        .as_object_mut()
-        .expect("context is an object")
-        .insert("package".into(), package);
-    context
+#[derive(Serialize)]
+struct NetworkContext<'a> {
+    #[serde(flatten)]
+    settings: &'a Network,
+    first_service_ip: Ipv4Addr,
+    flannel_config_json: String,
+}
+
+/// The template context for `config` and one package's values (`package`).
+pub fn context(config: &Config, etcd_v3_api: bool, package: impl Serialize) -> Value {
+    let context = Context {
+        master_ip: config.master_ip,
+        etcd_v3_api,
+        versions: &config.versions,
+        network: NetworkContext {
+            settings: &config.network,
+            first_service_ip: config.network.first_service_ip(),
+            flannel_config_json: config.flannel_config_json(),
+        },
+        dns: &config.dns,
+        apiserver: &config.apiserver,
+        kubelet: &config.kubelet,
+        docker: &config.docker,
+        certificates: &config.certificates,
+        package,
+    };
+    // Strings, numbers, lists and string-keyed maps only: nothing serde_json can refuse.
+    serde_json::to_value(context).expect("the template context serializes to JSON")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ConfigFile;
+    use serde_json::json;
 
-    fn config() -> Config {
-        Config {
+    fn config() -> ConfigFile {
+        ConfigFile {
             master_ip: Some(Ipv4Addr::new(192, 168, 100, 11)),
-            ..Config::default()
+            ..ConfigFile::default()
         }
     }
 
@@ -357,7 +380,7 @@ mod tests {
         .unwrap();
         let templates = Templates::load(Some(dir.path())).unwrap();
         assert_eq!(templates.overridden(), ["default/etcd"]);
-        let ctx = context(&config(), Ipv4Addr::new(192, 168, 3, 1), false);
+        let ctx = context(&config().validate().unwrap(), false, json!({}));
         assert_eq!(
             templates.render("default/etcd", &ctx).unwrap(),
             "ETCD_OPTS=\"-name 192.168.100.11\"\n"
@@ -382,7 +405,7 @@ mod tests {
         std::fs::create_dir(dir.path().join("default")).unwrap();
         std::fs::write(dir.path().join("default/etcd"), "{{no_such_setting}}").unwrap();
         let templates = Templates::load(Some(dir.path())).unwrap();
-        let ctx = context(&config(), Ipv4Addr::new(192, 168, 3, 1), false);
+        let ctx = context(&config().validate().unwrap(), false, json!({}));
         let err = templates
             .render("default/etcd", &ctx)
             .unwrap_err()
@@ -406,12 +429,37 @@ mod tests {
     }
 
     #[test]
+    fn unit_names_filters_and_orders_a_unit_list() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("default")).unwrap();
+        std::fs::write(
+            dir.path().join("default/etcd"),
+            "{{unit_names package.units}}|{{unit_names package.units only=\"start\"}}|\
+             {{unit_names package.units only=\"start\" except=\"start_first\"}}|\
+             {{unit_names package.units reverse=true}}",
+        )
+        .unwrap();
+        let templates = Templates::load(Some(dir.path())).unwrap();
+        let units = json!({"units": [
+            {"name": "a.service", "enable": true, "start": true, "start_first": true},
+            {"name": "b.service", "enable": true, "start": false, "start_first": false},
+            {"name": "c.service", "enable": true, "start": true, "start_first": false},
+        ]});
+        let ctx = context(&config().validate().unwrap(), false, units);
+        assert_eq!(
+            templates.render("default/etcd", &ctx).unwrap(),
+            "a.service b.service c.service|a.service c.service|c.service|c.service b.service a.service"
+        );
+    }
+
+    #[test]
     fn nothing_is_html_escaped() {
         let templates = Templates::load(None).unwrap();
         let mut cfg = config();
         cfg.network.flannel_extra_json = "\"SubnetLen\": 24".into();
-        let ctx = with_package(
-            &context(&cfg, Ipv4Addr::new(192, 168, 3, 1), false),
+        let ctx = context(
+            &cfg.validate().unwrap(),
+            false,
             json!({"name": "k8s-master"}),
         );
         let out = templates.render("lib/flannel-network", &ctx).unwrap();

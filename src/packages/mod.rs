@@ -1,18 +1,26 @@
 //! The `k8s-flannel`, `k8s-master` and `k8s-minion` package descriptions: packaging/packages.toml
 //! plus the rendered templates plus the release binaries, as [`PackageSpec`]s for the .deb writer.
 
-use crate::config::{Config, ConfigError};
-use crate::deb::{Control, Entry, EntryKind, PackageSpec, Scripts, Source};
-use crate::render::{self, RenderError, Templates};
-use serde::Deserialize;
-use serde_json::{json, Value};
+mod describe;
+mod manifest;
+pub mod render;
+
+pub use describe::describe;
+pub use manifest::{FileKind, Unit};
+
+use crate::catalog::{Catalog, Component};
+use crate::config::Config;
+use crate::deb::{Control, Entry, PackageSpec, Scripts, Source};
+use crate::fetch::binaries_dir;
+use manifest::{manifest, Changelog, FileDef, PackageDef, Upstream, VersionOf, MANIFEST_ORIGIN};
+use render::{RenderError, Templates};
+use serde::Serialize;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-const MANIFEST: &str = include_str!("../packaging/packages.toml");
-const MANIFEST_ORIGIN: &str = "packaging/packages.toml";
 /// The release binaries are linux-amd64 builds.
 const ARCHITECTURE: &str = "amd64";
 
@@ -30,9 +38,7 @@ pub struct BuildInput<'a> {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ClusterError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
+pub enum PackageError {
     #[error(transparent)]
     Render(#[from] RenderError),
     #[error("{package} needs the binary {name}, which was not fetched; run `kubedeb fetch` (or check the release catalog's binaries for this version)")]
@@ -66,190 +72,128 @@ pub enum ClusterError {
     },
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Manifest {
-    package: Vec<PackageDef>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PackageDef {
-    name: String,
-    version: VersionOf,
-    upstream: Upstream,
-    summary: String,
-    description: String,
-    #[serde(default)]
-    depends: Vec<String>,
-    #[serde(default)]
-    conflicts: Vec<String>,
-    #[serde(default)]
-    replaces: Vec<String>,
-    #[serde(default)]
-    binaries: Vec<String>,
-    #[serde(default)]
-    programs: Vec<String>,
-    postinst: Option<String>,
-    prerm: Option<String>,
-    postrm: Option<String>,
-    #[serde(default)]
-    file: Vec<FileDef>,
-}
-
-/// Which upstream version a package carries.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum VersionOf {
-    Kubernetes,
-    Flannel,
-}
-
-/// Whose binaries a package ships (for debian/copyright).
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-enum Upstream {
-    Kubernetes,
-    KubernetesEtcd,
-    Flannel,
-}
-
-impl Upstream {
-    fn name(self) -> &'static str {
-        match self {
-            Upstream::Kubernetes => "Kubernetes",
-            Upstream::KubernetesEtcd => "Kubernetes, etcd",
-            Upstream::Flannel => "flannel",
+/// Where the binaries of the configured releases are, or will be once fetched.
+pub fn expected_binaries(
+    cache: &Path,
+    config: &Config,
+    catalog: &Catalog,
+) -> anyhow::Result<BTreeMap<String, PathBuf>> {
+    let mut map = BTreeMap::new();
+    for component in [Component::Kubernetes, Component::Flannel, Component::Etcd] {
+        let version = config.version(component);
+        let release = catalog.release(component, version)?;
+        let dir = binaries_dir(cache, component, version);
+        for binary in &release.binaries {
+            map.insert(binary.name.clone(), dir.join(&binary.name));
         }
     }
-    fn source(self) -> &'static str {
-        match self {
-            Upstream::Kubernetes | Upstream::KubernetesEtcd => {
-                "https://github.com/kubernetes/kubernetes/releases"
-            }
-            Upstream::Flannel => "https://github.com/coreos/flannel/releases",
-        }
-    }
-    fn copyright(self) -> &'static str {
-        match self {
-            Upstream::Kubernetes => "2014-2016 The Kubernetes Authors",
-            Upstream::KubernetesEtcd => {
-                "2014-2016 The Kubernetes Authors\n 2013-2016 CoreOS, Inc. (etcd, https://github.com/coreos/etcd)"
-            }
-            Upstream::Flannel => "2014-2016 CoreOS, Inc.",
-        }
-    }
-    fn homepage(self) -> &'static str {
-        match self {
-            Upstream::Kubernetes | Upstream::KubernetesEtcd => "https://kubernetes.io/",
-            Upstream::Flannel => "https://github.com/coreos/flannel",
-        }
-    }
+    Ok(map)
 }
 
-/// What a file of a package is; decides its mode and where it may go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FileKind {
-    /// Under /etc: a conffile, kept on upgrade.
-    Conffile,
-    /// A systemd unit or drop-in under /lib/systemd/system.
-    Unit,
-    /// An executable helper under /usr/lib/kubedeb.
-    Helper,
-    /// Documentation under /usr/share/doc/<package>.
-    Doc,
+/// The package descriptions for these settings and binaries, with kubedeb's own programs from
+/// beside the running executable.
+pub fn specs(
+    config: &Config,
+    catalog: &Catalog,
+    binaries: &BTreeMap<String, PathBuf>,
+    templates: Option<&Path>,
+) -> anyhow::Result<Vec<PackageSpec>> {
+    let etcd = catalog.release(Component::Etcd, &config.versions.etcd)?;
+    let input = BuildInput {
+        config,
+        binaries,
+        programs: &own_programs(),
+        templates,
+        etcd_v3_api: etcd.api.needs_v2_switch(),
+    };
+    Ok(packages(&input)?)
 }
 
-impl FileKind {
-    fn mode(self) -> u32 {
-        match self {
-            FileKind::Helper => 0o755,
-            _ => 0o644,
-        }
-    }
-    fn prefix(self, package: &str) -> String {
-        match self {
-            FileKind::Conffile => "/etc/".into(),
-            FileKind::Unit => "/lib/systemd/system/".into(),
-            FileKind::Helper => "/usr/lib/kubedeb/".into(),
-            FileKind::Doc => format!("/usr/share/doc/{package}/"),
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileDef {
-    path: String,
-    template: String,
-    kind: FileKind,
-}
-
-fn manifest() -> Result<Manifest, ClusterError> {
-    toml::from_str(MANIFEST).map_err(|e| ClusterError::Manifest {
-        origin: MANIFEST_ORIGIN.into(),
-        message: e.to_string(),
-    })
+/// What the templates of one package see as `package`.
+#[derive(Serialize)]
+struct PackageContext<'a> {
+    name: &'a str,
+    /// This package's Debian version.
+    version: &'a str,
+    /// The Debian versions of the packages, for relations between them.
+    flannel_version: &'a str,
+    kubernetes_version: &'a str,
+    maintainer: &'a str,
+    /// For debian/copyright.
+    upstream: &'a str,
+    upstream_version: &'a str,
+    source: &'a str,
+    copyright: &'a str,
+    /// In the order of packages.toml; maintainer scripts take their unit lists from it.
+    units: &'a [Unit],
 }
 
 /// The three packages, in dependency order: k8s-flannel, k8s-master, k8s-minion.
-pub fn packages(input: &BuildInput) -> Result<Vec<PackageSpec>, ClusterError> {
+pub fn packages(input: &BuildInput) -> Result<Vec<PackageSpec>, PackageError> {
     let config = input.config;
-    let validated = config.validate()?;
     let templates = Templates::load(input.templates)?;
-    let base = render::context(config, validated.first_service_ip, input.etcd_v3_api);
     let revision = config.package.revision;
     let flannel_version = format!("{}-{revision}", config.versions.flannel);
     let kubernetes_version = format!("{}-{revision}", config.versions.kubernetes);
 
-    manifest()?
+    let manifest = manifest()?;
+    manifest
         .package
         .iter()
         .map(|def| {
+            let upstream = manifest.upstream_of(def)?;
             let (version, upstream_version) = match def.version {
                 VersionOf::Kubernetes => (&kubernetes_version, &config.versions.kubernetes),
                 VersionOf::Flannel => (&flannel_version, &config.versions.flannel),
             };
-            let ctx = render::with_package(
-                &base,
-                json!({
-                    "name": def.name,
-                    "version": version,
-                    "flannel_version": flannel_version,
-                    "kubernetes_version": kubernetes_version,
-                    "maintainer": config.package.maintainer,
-                    "upstream": def.upstream.name(),
-                    "upstream_version": upstream_version,
-                    "source": def.upstream.source(),
-                    "copyright": def.upstream.copyright(),
-                }),
-            );
-            build_one(def, version, &templates, &ctx, input)
+            let package = PackageContext {
+                name: &def.name,
+                version,
+                flannel_version: &flannel_version,
+                kubernetes_version: &kubernetes_version,
+                maintainer: &config.package.maintainer,
+                upstream: &upstream.name,
+                upstream_version,
+                source: &upstream.source,
+                copyright: &upstream.copyright,
+                units: &def.units,
+            };
+            let ctx = render::context(config, input.etcd_v3_api, package);
+            build_one(
+                def,
+                upstream,
+                &manifest.changelog,
+                version,
+                &templates,
+                &ctx,
+                input,
+            )
         })
         .collect()
 }
 
 fn build_one(
     def: &PackageDef,
+    upstream: &Upstream,
+    changelog_entry: &Changelog,
     version: &str,
     templates: &Templates,
     ctx: &Value,
     input: &BuildInput,
-) -> Result<PackageSpec, ClusterError> {
+) -> Result<PackageSpec, PackageError> {
     let name = &def.name;
-    let field = |what: &str, text: &str| -> Result<String, ClusterError> {
+    let field = |what: &str, text: &str| -> Result<String, PackageError> {
         Ok(templates.render_str(&format!("{MANIFEST_ORIGIN}: {name}.{what}"), text, ctx)?)
     };
-    let list = |what: &str, items: &[String]| -> Result<Vec<String>, ClusterError> {
+    let list = |what: &str, items: &[String]| -> Result<Vec<String>, PackageError> {
         items.iter().map(|item| field(what, item)).collect()
     };
-    let script = |template: &Option<String>| -> Result<Option<String>, ClusterError> {
+    let script = |template: &Option<String>| -> Result<Option<String>, PackageError> {
         template
             .as_deref()
             .map(|t| templates.render(t, ctx))
             .transpose()
-            .map_err(ClusterError::from)
+            .map_err(PackageError::from)
     };
 
     let mut control = Control {
@@ -261,7 +205,7 @@ fn build_one(
         long_description: field("description", &def.description)?,
         section: Some("admin".into()),
         priority: Some("optional".into()),
-        homepage: Some(def.upstream.homepage().into()),
+        homepage: Some(upstream.homepage.clone()),
         depends: list("depends", &def.depends)?,
         conflicts: list("conflicts", &def.conflicts)?,
         replaces: list("replaces", &def.replaces)?,
@@ -271,12 +215,12 @@ fn build_one(
     let mut entries = Vec::new();
     let mut dynamic = false;
     let mut overrides = Vec::new();
-    let linking = |path: &PathBuf| -> Result<Option<crate::elf::Linking>, ClusterError> {
+    let linking = |path: &PathBuf| -> Result<Option<crate::elf::Linking>, PackageError> {
         // Before `kubedeb fetch` (as in `kubedeb check`) the binary is not there yet: the libc6
         // dependency and the overrides are then decided when the package is built from it.
         match crate::elf::linking(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            other => other.map(Some).map_err(|source| ClusterError::ReadBinary {
+            other => other.map(Some).map_err(|source| PackageError::ReadBinary {
                 package: name.clone(),
                 path: path.clone(),
                 source,
@@ -287,7 +231,7 @@ fn build_one(
         let path = input
             .binaries
             .get(binary)
-            .ok_or_else(|| ClusterError::MissingBinary {
+            .ok_or_else(|| PackageError::MissingBinary {
                 package: name.clone(),
                 name: binary.clone(),
             })?;
@@ -308,7 +252,7 @@ fn build_one(
             .programs
             .get(program)
             .filter(|p| p.is_file())
-            .ok_or_else(|| ClusterError::MissingProgram {
+            .ok_or_else(|| PackageError::MissingProgram {
                 package: name.clone(),
                 name: program.clone(),
                 path: input.programs.get(program).cloned().unwrap_or_default(),
@@ -349,7 +293,12 @@ fn build_one(
     entries.push(Entry::file(
         format!("/usr/share/doc/{name}/changelog.Debian.gz"),
         0o644,
-        Source::Bytes(changelog(name, version, &input.config.package.maintainer)?),
+        Source::Bytes(changelog(
+            changelog_entry,
+            name,
+            version,
+            &input.config.package.maintainer,
+        )?),
     ));
 
     Ok(PackageSpec {
@@ -364,8 +313,8 @@ fn build_one(
     })
 }
 
-fn check_path(package: &str, file: &FileDef) -> Result<(), ClusterError> {
-    let bad = |why| ClusterError::BadPath {
+fn check_path(package: &str, file: &FileDef) -> Result<(), PackageError> {
+    let bad = |why| PackageError::BadPath {
         package: package.into(),
         path: file.path.clone(),
         kind: file.kind,
@@ -415,86 +364,45 @@ pub fn own_programs() -> BTreeMap<String, PathBuf> {
         .unwrap_or_default()
 }
 
+/// File times in the packages when `SOURCE_DATE_EPOCH` is not set: the date of the changelog
+/// entry. A fixed time makes every build reproducible, so running `kubedeb up` again with
+/// unchanged settings rebuilds identical files and publishes nothing.
+pub fn default_epoch() -> Result<u64, PackageError> {
+    manifest()?.changelog.epoch()
+}
+
 /// A minimal Debian changelog, gzipped without a timestamp so that builds are reproducible.
-fn changelog(package: &str, version: &str, maintainer: &str) -> Result<Vec<u8>, ClusterError> {
+fn changelog(
+    entry: &Changelog,
+    package: &str,
+    version: &str,
+    maintainer: &str,
+) -> Result<Vec<u8>, PackageError> {
     // A fixed date: the entry describes the build recipe, not the moment of building.
     let text = format!(
-        "{package} ({version}) unstable; urgency=medium\n\n  * Built by kubedeb from the upstream release binaries and cluster.toml.\n\n -- {maintainer}  Mon, 01 Jan 2024 00:00:00 +0000\n"
+        "{package} ({version}) unstable; urgency=medium\n\n  * {}\n\n -- {maintainer}  {}\n",
+        entry.text, entry.date
     );
     let mut gz = flate2::GzBuilder::new()
         .mtime(0)
         .write(Vec::new(), flate2::Compression::best());
     gz.write_all(text.as_bytes())
         .and_then(|_| gz.finish())
-        .map_err(|source| ClusterError::Changelog {
+        .map_err(|source| PackageError::Changelog {
             package: package.into(),
             source,
         })
 }
 
-/// What each package will contain, for `kubedeb check`: control relations, scripts, and every
-/// path with its mode and origin.
-pub fn describe(specs: &[PackageSpec]) -> String {
-    let mut out = String::new();
-    for spec in specs {
-        let c = &spec.control;
-        let _ = writeln!(out, "{} {} ({})", c.package, c.version, c.architecture);
-        let _ = writeln!(out, "  {}", c.summary);
-        for (field, values) in [
-            ("Depends", &c.depends),
-            ("Conflicts", &c.conflicts),
-            ("Replaces", &c.replaces),
-        ] {
-            if !values.is_empty() {
-                let _ = writeln!(out, "  {field}: {}", values.join(", "));
-            }
-        }
-        let scripts: Vec<&str> = [
-            ("preinst", &spec.scripts.preinst),
-            ("postinst", &spec.scripts.postinst),
-            ("prerm", &spec.scripts.prerm),
-            ("postrm", &spec.scripts.postrm),
-        ]
-        .into_iter()
-        .filter_map(|(n, s)| s.as_ref().map(|_| n))
-        .collect();
-        if !scripts.is_empty() {
-            let _ = writeln!(out, "  Scripts: {}", scripts.join(", "));
-        }
-        let mut entries: Vec<&Entry> = spec.entries.iter().collect();
-        entries.sort_by(|a, b| a.path.cmp(&b.path));
-        for entry in entries {
-            let what = match &entry.kind {
-                EntryKind::File(Source::Path(p)) => format!("from {}", p.display()),
-                EntryKind::File(Source::Bytes(b)) => format!("generated, {} bytes", b.len()),
-                EntryKind::Dir => "directory".into(),
-                EntryKind::Symlink(t) => format!("-> {t}"),
-            };
-            let conffile =
-                if entry.path.starts_with("/etc/") && matches!(entry.kind, EntryKind::File(_)) {
-                    " [conffile]"
-                } else {
-                    ""
-                };
-            let _ = writeln!(
-                out,
-                "  {:04o} {}{conffile} ({what})",
-                entry.mode, entry.path
-            );
-        }
-        out.push('\n');
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ConfigFile;
     use std::net::Ipv4Addr;
 
     fn binaries() -> BTreeMap<String, PathBuf> {
         let catalog = crate::catalog::Catalog::load(None).unwrap();
-        crate::build::expected_binaries(Path::new("cache"), &config(), &catalog)
+        expected_binaries(Path::new("cache"), &config(), &catalog)
             .unwrap()
             .into_keys()
             .map(|b| (b, PathBuf::from("/bin/true")))
@@ -511,10 +419,12 @@ mod tests {
     }
 
     fn config() -> Config {
-        Config {
+        ConfigFile {
             master_ip: Some(Ipv4Addr::new(192, 168, 100, 11)),
-            ..Config::default()
+            ..ConfigFile::default()
         }
+        .validate()
+        .unwrap()
     }
 
     #[test]
@@ -522,7 +432,41 @@ mod tests {
         let m = manifest().unwrap();
         let names: Vec<&str> = m.package.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["k8s-flannel", "k8s-master", "k8s-minion"]);
+        let units: Vec<Vec<&str>> = m
+            .package
+            .iter()
+            .map(|p| p.units.iter().map(|u| u.name.as_str()).collect())
+            .collect();
+        assert_eq!(
+            units,
+            [
+                vec!["kubedeb-node.service", "flanneld.service"],
+                vec![
+                    "etcd.service",
+                    "kube-apiserver.service",
+                    "kube-controller-manager.service",
+                    "kube-scheduler.service"
+                ],
+                vec![
+                    "kubedeb-docker-api.service",
+                    "kubelet.service",
+                    "kube-proxy.service"
+                ],
+            ]
+        );
         for p in &m.package {
+            m.upstream_of(p).unwrap();
+            for u in &p.units {
+                // Every unit a script handles is one the package ships.
+                assert!(
+                    p.file
+                        .iter()
+                        .any(|f| f.path == format!("/lib/systemd/system/{}", u.name)),
+                    "{}: {}",
+                    p.name,
+                    u.name
+                );
+            }
             for f in &p.file {
                 check_path(&p.name, f).unwrap();
             }
@@ -584,22 +528,6 @@ mod tests {
     }
 
     #[test]
-    fn an_invalid_config_is_refused_before_rendering() {
-        let cfg = Config::default(); // no master_ip
-        let bins = binaries();
-        let err = packages(&BuildInput {
-            config: &cfg,
-            binaries: &bins,
-            programs: &programs(),
-            templates: None,
-            etcd_v3_api: false,
-        })
-        .unwrap_err();
-        assert!(matches!(err, ClusterError::Config(_)), "{err}");
-        assert!(err.to_string().contains("master_ip"), "{err}");
-    }
-
-    #[test]
     fn describe_lists_paths_modes_and_relations() {
         let cfg = config();
         let bins = binaries();
@@ -629,9 +557,19 @@ mod tests {
     }
 
     #[test]
+    fn the_default_file_time_is_the_changelog_date() {
+        // 2024-01-01 00:00:00 UTC, the time every build without SOURCE_DATE_EPOCH has used.
+        assert_eq!(default_epoch().unwrap(), 1_704_067_200);
+    }
+
+    #[test]
     fn changelog_is_reproducible_gzip() {
-        let a = changelog("k8s-master", "1.1.4-1", "A <a@b>").unwrap();
-        assert_eq!(a, changelog("k8s-master", "1.1.4-1", "A <a@b>").unwrap());
+        let entry = manifest().unwrap().changelog;
+        let a = changelog(&entry, "k8s-master", "1.1.4-1", "A <a@b>").unwrap();
+        assert_eq!(
+            a,
+            changelog(&entry, "k8s-master", "1.1.4-1", "A <a@b>").unwrap()
+        );
         assert_eq!(&a[4..8], &[0, 0, 0, 0], "gzip mtime must be zero");
     }
 }

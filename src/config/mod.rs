@@ -1,22 +1,27 @@
-//! The cluster settings (`cluster.toml`): the seed's defaults, loading and validation.
+//! The cluster settings: cluster.toml read once, validated once, into the typed [`Config`] every
+//! command works from.
 
+mod file;
 mod init_file;
 mod validate;
 
-pub use validate::{NodePortRange, Validated};
+pub use file::{
+    Certificates, ConfigFile, Docker, FetchSettings, Kubelet, PackageSettings, Versions,
+};
+pub use validate::{FlannelBackend, NodePortRange};
 
 use crate::catalog::{Catalog, CatalogError, Component};
-use serde::{Deserialize, Serialize};
+use ipnet::Ipv4Net;
+use serde::{Serialize, Serializer};
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-/// Everything `kubedeb` needs to know about a cluster. Every field but `master_ip` has the seed's default.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
+/// The validated cluster settings. Only [`ConfigFile::validate`] makes one, so every value in it
+/// is known to be well-formed and consistent with the others.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// The master's address; the one setting without a default.
-    pub master_ip: Option<Ipv4Addr>,
+    pub master_ip: Ipv4Addr,
     pub versions: Versions,
     pub network: Network,
     pub dns: Dns,
@@ -28,146 +33,46 @@ pub struct Config {
     pub package: PackageSettings,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Versions {
-    pub kubernetes: String,
-    pub flannel: String,
-    pub etcd: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Network {
     /// SERVICE_CLUSTER_IP_RANGE.
-    pub service_cluster_ip_range: String,
+    pub service_cluster_ip_range: Ipv4Net,
     /// FLANNEL_NET.
-    pub flannel_network: String,
-    /// flannel backend type (the seed: vxlan).
-    pub flannel_backend: String,
-    /// FLANNEL_OTHER_NET_CONFIG: extra JSON members appended to the flannel config, e.g. `"SubnetLen": 24`.
+    pub flannel_network: Ipv4Net,
+    pub flannel_backend: FlannelBackend,
+    /// FLANNEL_OTHER_NET_CONFIG as written; [`Config::flannel_config_json`] puts it in place.
     pub flannel_extra_json: String,
+    /// The prefix length of each node's flannel subnet.
+    pub flannel_subnet_len: u8,
+    /// How many node subnets flannel can hand out.
+    pub flannel_subnets: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Dns {
     /// DNS_SERVER_IP.
-    pub server_ip: String,
+    pub server_ip: Ipv4Addr,
     /// DNS_DOMAIN.
     pub domain: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Apiserver {
+    /// The templates see one comma-separated list: kube-apiserver takes it as one flag value.
+    #[serde(serialize_with = "comma_separated")]
     pub admission_control: Vec<String>,
-    /// SERVICE_NODE_PORT_RANGE, `low-high`.
-    pub service_node_port_range: String,
+    /// SERVICE_NODE_PORT_RANGE.
+    pub service_node_port_range: NodePortRange,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Kubelet {
-    /// `--pod-infra-container-image`: reachable behind the firewall.
-    pub pause_image: String,
-    /// KUBELET_CONFIG (`--config=`), empty by default as in the seed.
-    pub config: String,
+fn comma_separated<S: Serializer>(items: &[String], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&items.join(","))
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Docker {
-    /// DOCKER_OPTS: extra options for dockerd, put before the flannel ones.
-    pub extra_opts: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Certificates {
-    /// Extra subject alternative names for the apiserver certificate, e.g. `IP:10.0.0.5` or `DNS:k8s.example`.
-    pub extra_sans: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FetchSettings {
-    /// Mirror base URLs tried in order before upstream.
-    pub mirrors: Vec<String>,
-    /// A user catalog file adding versions, URLs and hashes.
-    pub catalog: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PackageSettings {
-    /// Debian revision of the k8s-* packages; raise it to ship changed settings as an upgrade.
-    pub revision: u32,
-    pub maintainer: String,
-}
-
-impl Default for Versions {
-    fn default() -> Self {
-        Versions {
-            kubernetes: "1.1.4".into(),
-            flannel: "0.5.5".into(),
-            etcd: "2.2.1".into(),
-        }
-    }
-}
-
-impl Default for Network {
-    fn default() -> Self {
-        Network {
-            service_cluster_ip_range: "192.168.3.0/24".into(),
-            flannel_network: "172.16.0.0/16".into(),
-            flannel_backend: "vxlan".into(),
-            flannel_extra_json: String::new(),
-        }
-    }
-}
-
-impl Default for Dns {
-    fn default() -> Self {
-        Dns {
-            server_ip: "192.168.3.10".into(),
-            domain: "cluster.local".into(),
-        }
-    }
-}
-
-impl Default for Apiserver {
-    fn default() -> Self {
-        Apiserver {
-            admission_control: [
-                "NamespaceLifecycle",
-                "LimitRanger",
-                "ServiceAccount",
-                "ResourceQuota",
-                "SecurityContextDeny",
-            ]
-            .map(String::from)
-            .to_vec(),
-            service_node_port_range: "30000-32767".into(),
-        }
-    }
-}
-
-impl Default for Kubelet {
-    fn default() -> Self {
-        Kubelet {
-            pause_image: "daocloud.io/gpx_dev/pause:0.8.0".into(),
-            config: String::new(),
-        }
-    }
-}
-
-impl Default for PackageSettings {
-    fn default() -> Self {
-        PackageSettings {
-            revision: 1,
-            maintainer: "kubedeb <kubedeb@kubedeb.invalid>".into(),
-        }
+impl Network {
+    /// The first host address of the service range: the `kubernetes` service's IP, put in the apiserver certificate.
+    pub fn first_service_ip(&self) -> Ipv4Addr {
+        validate::first_host(self.service_cluster_ip_range)
     }
 }
 
@@ -232,16 +137,16 @@ impl Config {
     /// Read `path` (built-in defaults when it does not exist), apply the `--master-ip` override and
     /// validate everything but the versions (see [`Config::validate_versions`]).
     pub fn load(path: &Path, master_ip_override: Option<Ipv4Addr>) -> Result<Config, ConfigError> {
-        let (mut config, origin) = match std::fs::read_to_string(path) {
+        let (mut file, origin) = match std::fs::read_to_string(path) {
             Ok(text) => {
-                let config = toml::from_str::<Config>(&text).map_err(|e| ConfigError::Parse {
+                let file = toml::from_str::<ConfigFile>(&text).map_err(|e| ConfigError::Parse {
                     path: path.to_path_buf(),
                     message: e.to_string(),
                 })?;
-                (config, path.display().to_string())
+                (file, path.display().to_string())
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
-                Config::default(),
+                ConfigFile::default(),
                 format!("the built-in defaults ({} does not exist)", path.display()),
             ),
             Err(cause) => {
@@ -252,15 +157,9 @@ impl Config {
             }
         };
         if let Some(ip) = master_ip_override {
-            config.master_ip = Some(ip);
+            file.master_ip = Some(ip);
         }
-        match config.validate() {
-            Ok(_) => Ok(config),
-            Err(ConfigError::Invalid { problems, .. }) => {
-                Err(ConfigError::Invalid { origin, problems })
-            }
-            Err(other) => Err(other),
-        }
+        file.validate().map_err(|e| e.with_origin(origin))
     }
 
     /// [`Config::load`], then the merged catalog (`catalog_override`, else `fetch.catalog`), then
@@ -272,13 +171,9 @@ impl Config {
     ) -> Result<(Config, Catalog), ConfigError> {
         let config = Config::load(path, master_ip_override)?;
         let catalog = Catalog::load(config.catalog_path(catalog_override, path).as_deref())?;
-        config.validate_versions(&catalog).map_err(|e| match e {
-            ConfigError::Invalid { problems, .. } => ConfigError::Invalid {
-                origin: path.display().to_string(),
-                problems,
-            },
-            other => other,
-        })?;
+        config
+            .validate_versions(&catalog)
+            .map_err(|e| e.with_origin(path.display().to_string()))?;
         Ok((config, catalog))
     }
 
@@ -332,28 +227,6 @@ impl Config {
         }
     }
 
-    /// The master's address.
-    ///
-    /// # Panics
-    /// When the config has no master address; [`Config::load`] and [`Config::validate`] refuse such a config.
-    pub fn master_ip(&self) -> Ipv4Addr {
-        self.master_ip
-            .expect("Config::master_ip on a config without master_ip: validate it first")
-    }
-
-    /// The first host address of the service range: the `kubernetes` service's IP, put in the apiserver certificate.
-    ///
-    /// # Panics
-    /// When the service range is malformed; [`Config::load`] and [`Config::validate`] refuse such a config.
-    pub fn first_service_ip(&self) -> Ipv4Addr {
-        let range: ipnet::Ipv4Net = self
-            .network
-            .service_cluster_ip_range
-            .parse()
-            .expect("Config::first_service_ip on an unvalidated config: validate it first");
-        validate::first_host(range)
-    }
-
     /// The flannel network config written to etcd (`/coreos.com/network/config`), in the seed's form:
     /// `{"Network":"<flannel_network>", "Backend": {"Type": "<flannel_backend>"}<, flannel_extra_json>}`.
     ///
@@ -367,10 +240,22 @@ impl Config {
             validate::extra_members(&self.network.flannel_extra_json)
         )
     }
+}
 
+impl ConfigFile {
     /// A commented cluster.toml holding every default (and `master_ip` when given).
     pub fn init_file(master_ip: Option<Ipv4Addr>) -> String {
         init_file::render(master_ip)
+    }
+}
+
+impl ConfigError {
+    /// The same problems, said to come from `origin` (the file, or the built-in defaults).
+    fn with_origin(self, origin: String) -> ConfigError {
+        match self {
+            ConfigError::Invalid { problems, .. } => ConfigError::Invalid { origin, problems },
+            other => other,
+        }
     }
 }
 
@@ -378,15 +263,15 @@ impl Config {
 mod tests {
     use super::*;
 
-    fn valid() -> Config {
-        Config {
+    fn valid() -> ConfigFile {
+        ConfigFile {
             master_ip: Some(Ipv4Addr::new(192, 168, 100, 11)),
-            ..Config::default()
+            ..ConfigFile::default()
         }
     }
 
     /// Validation of `config` fails, and every problem reported names `setting` and says `words`.
-    fn refused(config: Config, setting: &str, words: &str) -> String {
+    fn refused(config: ConfigFile, setting: &str, words: &str) -> String {
         let err = config.validate().expect_err("should be refused");
         let problems = err.problems();
         assert!(!problems.is_empty(), "{err}");
@@ -403,20 +288,25 @@ mod tests {
     fn defaults_with_a_master_address_validate_to_the_seed_values() {
         let v = valid().validate().unwrap();
         assert_eq!(v.master_ip, Ipv4Addr::new(192, 168, 100, 11));
-        assert_eq!(v.service_range.to_string(), "192.168.3.0/24");
-        assert_eq!(v.first_service_ip, Ipv4Addr::new(192, 168, 3, 1));
-        assert_eq!(v.flannel_network.to_string(), "172.16.0.0/16");
-        assert_eq!((v.flannel_subnet_len, v.flannel_subnets), (24, 255));
-        assert_eq!(v.dns_server_ip, Ipv4Addr::new(192, 168, 3, 10));
         assert_eq!(
-            v.node_ports,
+            v.network.service_cluster_ip_range.to_string(),
+            "192.168.3.0/24"
+        );
+        assert_eq!(v.network.first_service_ip(), Ipv4Addr::new(192, 168, 3, 1));
+        assert_eq!(v.network.flannel_network.to_string(), "172.16.0.0/16");
+        assert_eq!(v.network.flannel_backend, FlannelBackend::Vxlan);
+        assert_eq!(
+            (v.network.flannel_subnet_len, v.network.flannel_subnets),
+            (24, 255)
+        );
+        assert_eq!(v.dns.server_ip, Ipv4Addr::new(192, 168, 3, 10));
+        assert_eq!(
+            v.apiserver.service_node_port_range,
             NodePortRange {
                 low: 30000,
                 high: 32767
             }
         );
-        assert_eq!(valid().master_ip(), v.master_ip);
-        assert_eq!(valid().first_service_ip(), v.first_service_ip);
     }
 
     #[test]
@@ -424,16 +314,15 @@ mod tests {
         let mut c = valid();
         c.network.service_cluster_ip_range = "10.254.0.128/25".into();
         c.dns.server_ip = "10.254.0.200".into();
-        assert_eq!(c.first_service_ip(), Ipv4Addr::new(10, 254, 0, 129));
         assert_eq!(
-            c.validate().unwrap().first_service_ip,
+            c.validate().unwrap().network.first_service_ip(),
             Ipv4Addr::new(10, 254, 0, 129)
         );
     }
 
     #[test]
     fn missing_master_address_is_refused() {
-        let err = refused(Config::default(), "master_ip", "--master-ip");
+        let err = refused(ConfigFile::default(), "master_ip", "--master-ip");
         assert!(err.starts_with("the cluster settings: master_ip:"), "{err}");
         let mut c = valid();
         c.master_ip = Some(Ipv4Addr::new(127, 0, 0, 1));
@@ -499,6 +388,26 @@ mod tests {
     }
 
     #[test]
+    fn templates_see_the_parsed_values_not_the_text() {
+        let mut c = valid();
+        c.apiserver.service_node_port_range = " 30000 - 32767\n".into();
+        let v = c.validate().unwrap();
+        assert_eq!(
+            serde_json::to_value(&v.apiserver).unwrap(),
+            serde_json::json!({
+                "admission_control": "NamespaceLifecycle,LimitRanger,ServiceAccount,ResourceQuota,SecurityContextDeny",
+                "service_node_port_range": "30000-32767",
+            })
+        );
+        let network = serde_json::to_value(&v.network).unwrap();
+        assert_eq!(network["service_cluster_ip_range"], "192.168.3.0/24");
+        assert_eq!(network["flannel_backend"], "vxlan");
+        c.network.flannel_backend = "host-gw".into();
+        let network = serde_json::to_value(&c.validate().unwrap().network).unwrap();
+        assert_eq!(network["flannel_backend"], "host-gw");
+    }
+
+    #[test]
     fn node_port_range_must_be_low_high_within_1_65535() {
         for (text, words) in [
             ("30000", "low-high"),
@@ -522,12 +431,12 @@ mod tests {
         assert!(err.contains("/22"), "{err}");
         let mut c = valid();
         c.network.flannel_network = "172.16.0.0/22".into();
-        assert_eq!(c.validate().unwrap().flannel_subnets, 3);
+        assert_eq!(c.validate().unwrap().network.flannel_subnets, 3);
         // A small network still works with smaller node subnets.
         let mut c = valid();
         c.network.flannel_network = "172.16.0.0/24".into();
         c.network.flannel_extra_json = r#""SubnetLen": 26"#.into();
-        assert_eq!(c.validate().unwrap().flannel_subnets, 3);
+        assert_eq!(c.validate().unwrap().network.flannel_subnets, 3);
         let mut c = valid();
         c.network.flannel_network = "172.16.0.0/24".into();
         refused(c, "network.flannel_network", "1 node subnet");
@@ -537,22 +446,21 @@ mod tests {
     fn flannel_extra_json_accepts_both_forms_and_yields_the_seed_json() {
         let mut c = valid();
         assert_eq!(
-            c.flannel_config_json(),
+            c.validate().unwrap().flannel_config_json(),
             r#"{"Network":"172.16.0.0/16", "Backend": {"Type": "vxlan"}}"#
         );
         c.network.flannel_extra_json = r#""SubnetLen": 25"#.into();
-        c.validate().unwrap();
         assert_eq!(
-            c.flannel_config_json(),
+            c.validate().unwrap().flannel_config_json(),
             r#"{"Network":"172.16.0.0/16", "Backend": {"Type": "vxlan"}, "SubnetLen": 25}"#
         );
         c.network.flannel_extra_json =
             ",\"SubnetMin\": \"172.16.10.0\",\n \"SubnetMax\": \"172.16.20.0\"".into();
         let v = c.validate().unwrap();
-        assert_eq!(v.flannel_subnets, 11);
-        let json: serde_json::Value = serde_json::from_str(&c.flannel_config_json()).unwrap();
+        assert_eq!(v.network.flannel_subnets, 11);
+        let json: serde_json::Value = serde_json::from_str(&v.flannel_config_json()).unwrap();
         assert_eq!(json["SubnetMax"], "172.16.20.0");
-        assert!(!c.flannel_config_json().contains('\n'));
+        assert!(!v.flannel_config_json().contains('\n'));
     }
 
     #[test]
@@ -633,7 +541,7 @@ mod tests {
 
     #[test]
     fn all_problems_are_reported_at_once() {
-        let mut c = Config::default();
+        let mut c = ConfigFile::default();
         c.dns.server_ip = "192.168.3.1".into();
         c.apiserver.service_node_port_range = "2-1".into();
         let err = c.validate().unwrap_err();
@@ -655,27 +563,31 @@ mod tests {
     #[test]
     fn init_file_holds_every_default_and_round_trips() {
         let ip = Ipv4Addr::new(10, 0, 0, 1);
-        let text = Config::init_file(Some(ip));
+        let text = ConfigFile::init_file(Some(ip));
         let table: toml::Table = toml::from_str(&text).unwrap();
-        let expected = Config {
+        let expected = ConfigFile {
             master_ip: Some(ip),
-            ..Config::default()
+            ..ConfigFile::default()
         };
         // Every setting is written out, not merely defaulted on reading.
         assert_eq!(table, toml::Table::try_from(&expected).unwrap());
-        let parsed: Config = toml::from_str(&text).unwrap();
+        let parsed: ConfigFile = toml::from_str(&text).unwrap();
         assert_eq!(parsed, expected);
         parsed.validate().unwrap();
 
-        let without: Config = toml::from_str(&Config::init_file(None)).unwrap();
-        assert_eq!(without, Config::default());
+        let without: ConfigFile = toml::from_str(&ConfigFile::init_file(None)).unwrap();
+        assert_eq!(without, ConfigFile::default());
     }
 
     #[test]
     fn versions_need_a_catalog_entry() {
         let catalog = Catalog::load(None).unwrap();
-        valid().validate_versions(&catalog).unwrap();
-        let mut c = valid();
+        valid()
+            .validate()
+            .unwrap()
+            .validate_versions(&catalog)
+            .unwrap();
+        let mut c = valid().validate().unwrap();
         c.versions.etcd = "3.4.30".into();
         c.validate_versions(&catalog).unwrap();
         c.versions.kubernetes = "1.2.0".into();

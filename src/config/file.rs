@@ -1,0 +1,166 @@
+//! cluster.toml as written: its sections, their defaults (the seed's) and its serde form.
+
+use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
+
+/// cluster.toml as written: every field but `master_ip` has the seed's default. Values stay
+/// text here so that validation can quote what the user wrote; [`ConfigFile::validate`] turns
+/// them into a [`Config`](super::Config).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConfigFile {
+    /// The master's address; the one setting without a default.
+    pub master_ip: Option<Ipv4Addr>,
+    pub versions: Versions,
+    pub network: Network,
+    pub dns: Dns,
+    pub apiserver: Apiserver,
+    pub kubelet: Kubelet,
+    pub docker: Docker,
+    pub certificates: Certificates,
+    pub fetch: FetchSettings,
+    pub package: PackageSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Versions {
+    pub kubernetes: String,
+    pub flannel: String,
+    pub etcd: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Network {
+    /// SERVICE_CLUSTER_IP_RANGE.
+    pub service_cluster_ip_range: String,
+    /// FLANNEL_NET.
+    pub flannel_network: String,
+    /// flannel backend type (the seed: vxlan).
+    pub flannel_backend: String,
+    /// FLANNEL_OTHER_NET_CONFIG: extra JSON members appended to the flannel config, e.g. `"SubnetLen": 24`.
+    pub flannel_extra_json: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dns {
+    /// DNS_SERVER_IP.
+    pub server_ip: String,
+    /// DNS_DOMAIN.
+    pub domain: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Apiserver {
+    pub admission_control: Vec<String>,
+    /// SERVICE_NODE_PORT_RANGE, `low-high`.
+    pub service_node_port_range: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Kubelet {
+    /// `--pod-infra-container-image`: reachable behind the firewall.
+    pub pause_image: String,
+    /// KUBELET_CONFIG (`--config=`), empty by default as in the seed.
+    pub config: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Docker {
+    /// DOCKER_OPTS: extra options for dockerd, put before the flannel ones.
+    pub extra_opts: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Certificates {
+    /// Extra subject alternative names for the apiserver certificate, e.g. `IP:10.0.0.5` or `DNS:k8s.example`.
+    pub extra_sans: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchSettings {
+    /// Mirror base URLs tried in order before upstream.
+    pub mirrors: Vec<String>,
+    /// A user catalog file adding versions, URLs and hashes.
+    pub catalog: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PackageSettings {
+    /// Debian revision of the k8s-* packages; raise it to ship changed settings as an upgrade.
+    pub revision: u32,
+    pub maintainer: String,
+}
+
+impl Default for Versions {
+    fn default() -> Self {
+        Versions {
+            kubernetes: "1.1.4".into(),
+            flannel: "0.5.5".into(),
+            etcd: "2.2.1".into(),
+        }
+    }
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network {
+            service_cluster_ip_range: "192.168.3.0/24".into(),
+            flannel_network: "172.16.0.0/16".into(),
+            flannel_backend: "vxlan".into(),
+            flannel_extra_json: String::new(),
+        }
+    }
+}
+
+impl Default for Dns {
+    fn default() -> Self {
+        Dns {
+            server_ip: "192.168.3.10".into(),
+            domain: "cluster.local".into(),
+        }
+    }
+}
+
+impl Default for Apiserver {
+    fn default() -> Self {
+        Apiserver {
+            admission_control: [
+                "NamespaceLifecycle",
+                "LimitRanger",
+                "ServiceAccount",
+                "ResourceQuota",
+                "SecurityContextDeny",
+            ]
+            .map(String::from)
+            .to_vec(),
+            service_node_port_range: "30000-32767".into(),
+        }
+    }
+}
+
+impl Default for Kubelet {
+    fn default() -> Self {
+        Kubelet {
+            pause_image: "daocloud.io/gpx_dev/pause:0.8.0".into(),
+            config: String::new(),
+        }
+    }
+}
+
+impl Default for PackageSettings {
+    fn default() -> Self {
+        PackageSettings {
+            revision: 1,
+            maintainer: "kubedeb <kubedeb@kubedeb.invalid>".into(),
+        }
+    }
+}
