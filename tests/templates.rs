@@ -995,7 +995,7 @@ struct CertHelper {
 }
 
 impl CertHelper {
-    fn new(config: &Config) -> CertHelper {
+    fn new(config: &ConfigFile) -> CertHelper {
         let dir = tempfile::tempdir().unwrap();
         let specs = build(config, false);
         std::fs::write(
