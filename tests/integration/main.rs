@@ -1,0 +1,19 @@
+//! The integration tests: the built binaries, the library and the packages they make, checked with Debian's own tools.
+
+#[path = "../harness/mod.rs"]
+mod harness;
+
+mod config;
+mod deb_memory;
+mod deb_rebuild;
+mod deb_writer;
+mod docker_api;
+mod fetch;
+mod harness_checks;
+mod packages;
+mod pipeline;
+mod publish;
+mod publish_apt;
+mod publish_kill;
+mod standin;
+mod templates;
