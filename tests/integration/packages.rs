@@ -117,7 +117,16 @@ fn built_packages_pass_dpkg_deb_and_lintian() {
         ]
     );
     let [flannel, master, minion] = [&debs[0], &debs[1], &debs[2]];
-    for deb in &debs {
+    control_fields(&debs);
+    package_contents(flannel, master, minion);
+    package_conffiles(flannel, master, minion);
+    lintian_finds_no_error(&debs);
+}
+
+/// The control files (golden) and the relations between the packages.
+fn control_fields(debs: &[PathBuf]) {
+    let [flannel, master, minion] = [&debs[0], &debs[1], &debs[2]];
+    for deb in debs {
         let package = field(deb, "Package");
         assert_golden(&format!("packages/{package}.control"), &control_text(deb));
     }
@@ -139,7 +148,10 @@ fn built_packages_pass_dpkg_deb_and_lintian() {
         "etcd, etcd-server, etcd-client, kubernetes-client, kubernetes-master, kubectl"
     );
     assert_eq!(field(master, "Replaces"), field(master, "Conflicts"));
+}
 
+/// Every file of each package with its mode.
+fn package_contents(flannel: &Path, master: &Path, minion: &Path) {
     let exe = "-rwxr-xr-x";
     let reg = "-rw-r--r--";
     let doc = |pkg: &str| {
@@ -223,6 +235,10 @@ fn built_packages_pass_dpkg_deb_and_lintian() {
             "k8s-minion"
         )
     );
+}
+
+/// The /etc/default files are conffiles, and nothing else is.
+fn package_conffiles(flannel: &Path, master: &Path, minion: &Path) {
     assert_eq!(
         conffiles(flannel),
         [
@@ -244,11 +260,13 @@ fn built_packages_pass_dpkg_deb_and_lintian() {
         conffiles(minion),
         ["/etc/default/kube-proxy", "/etc/default/kubelet"]
     );
+}
 
+fn lintian_finds_no_error(debs: &[PathBuf]) {
     let out = run_any(
         Command::new("lintian")
             .args(["--allow-root", "--fail-on", "error"])
-            .args(&debs),
+            .args(debs),
     );
     let report =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
@@ -394,25 +412,52 @@ fn master_and_minion_install_together_in_a_chroot_then_purge_cleanly() {
     let out = tempfile::tempdir().unwrap();
     let (_, debs) = build(out.path());
     let root = Chroot::new();
-    let watched = [
-        "/etc",
-        "/srv",
-        "/root",
-        "/var/lib",
-        "/var/cache/kubedeb",
-        "/lib/systemd",
-        "/usr/lib/kubedeb",
-        "/run",
-    ];
-    let before = root.tree(&watched);
+    let before = root.tree(&WATCHED);
     let docker_unit = root.sha256("/lib/systemd/system/docker.service");
     assert!(
         !root.path("/run/systemd/system").exists(),
         "the chroot must not look like a booted system"
     );
 
+    let log = install_master_and_minion(&root, &debs);
+    enabled_and_not_started(&root, &log);
+    certificates_made_with_the_documented_modes(&root);
+    etcd_folder_and_kubeconfig(&root);
+    configure_again_keeps_the_certificates(&root);
+    units_pass_systemd_analyze(&root, &docker_unit);
+    purge_restores_the_root(&root, &before, &docker_unit);
+}
+
+/// What install and purge may change: compared before and after.
+const WATCHED: [&str; 8] = [
+    "/etc",
+    "/srv",
+    "/root",
+    "/var/lib",
+    "/var/cache/kubedeb",
+    "/lib/systemd",
+    "/usr/lib/kubedeb",
+    "/run",
+];
+
+/// A file in the installed certificate folder.
+fn srv(root: &Chroot, f: &str) -> PathBuf {
+    root.path(&format!("/srv/kubernetes/{f}"))
+}
+
+/// `openssl ARGS` in the installed certificate folder; its output, which must succeed.
+fn openssl_in(root: &Chroot, args: &[&str]) -> String {
+    all_output(
+        Command::new("openssl")
+            .args(args)
+            .current_dir(srv(root, "")),
+    )
+}
+
+/// The `ai` role: k8s-master and k8s-minion installed together; apt's log.
+fn install_master_and_minion(root: &Chroot, debs: &[PathBuf]) -> String {
     fs::create_dir_all(root.path("/tmp/debs")).unwrap();
-    for deb in &debs {
+    for deb in debs {
         fs::copy(
             deb,
             root.path(&format!(
@@ -436,7 +481,11 @@ fn master_and_minion_install_together_in_a_chroot_then_purge_cleanly() {
         );
     }
 
-    // Enabled for the first boot, nothing started.
+    log
+}
+
+/// Enabled for the first boot, nothing started.
+fn enabled_and_not_started(root: &Chroot, log: &str) {
     let wants = root.path("/etc/systemd/system/multi-user.target.wants");
     for unit in manifest::all_units() {
         let link = wants.join(&unit);
@@ -449,10 +498,13 @@ fn master_and_minion_install_together_in_a_chroot_then_purge_cleanly() {
         !root.path("/run/flannel").exists(),
         "nothing may run in a chroot install"
     );
+}
 
-    // Certificates: made on the node with the documented modes.
+/// Certificates: made on the node with the documented modes.
+fn certificates_made_with_the_documented_modes(root: &Chroot) {
+    let srv = |f: &str| srv(root, f);
+    let openssl = |args: &[&str]| openssl_in(root, args);
     let kube_cert = root.gid("kube-cert").expect("kube-cert group created");
-    let srv = |f: &str| root.path(&format!("/srv/kubernetes/{f}"));
     assert_eq!(mode_owner(&srv("")), (0o755, 0, 0));
     assert_eq!(mode_owner(&srv("ca.crt")), (0o644, 0, kube_cert));
     assert_eq!(mode_owner(&srv("ca.key")), (0o600, 0, 0));
@@ -477,8 +529,6 @@ fn master_and_minion_install_together_in_a_chroot_then_purge_cleanly() {
         .map(String::from)
         .into()
     );
-    let openssl =
-        |args: &[&str]| all_output(Command::new("openssl").args(args).current_dir(srv("")));
     let sans = openssl(&[
         "x509",
         "-in",
@@ -542,17 +592,23 @@ fn master_and_minion_install_together_in_a_chroot_then_purge_cleanly() {
             "{key} does not fit {cert}"
         );
     }
+}
 
-    // etcd's data folder, root's kubeconfig.
+/// etcd's data folder, root's kubeconfig.
+fn etcd_folder_and_kubeconfig(root: &Chroot) {
     assert_eq!(mode_owner(&root.path("/var/lib/etcd")), (0o700, 0, 0));
     assert!(!root.path("/infra.etcd").exists());
     assert_eq!(mode_owner(&root.path("/root/.kube/config")).0, 0o600);
     assert!(fs::read_to_string(root.path("/root/.kube/config"))
         .unwrap()
         .contains("server: http://127.0.0.1:8080"));
+}
 
-    // Configure again (what dpkg-reconfigure and a failed upgrade's retry do): no certificate is
-    // regenerated, no error.
+/// Configure again (what dpkg-reconfigure and a failed upgrade's retry do): no certificate is
+/// regenerated, no error; deleting server.cert renews it from the same CA and key.
+fn configure_again_keeps_the_certificates(root: &Chroot) {
+    let srv = |f: &str| srv(root, f);
+    let openssl = |args: &[&str]| openssl_in(root, args);
     let hashes = |names: &[&str]| {
         names
             .iter()
@@ -585,8 +641,10 @@ fn master_and_minion_install_together_in_a_chroot_then_purge_cleanly() {
     assert_ne!(renewed[2], first[2]);
     assert_eq!([&renewed[..2], &renewed[3..]], [&first[..2], &first[3..]]);
     openssl(&["verify", "-CAfile", "ca.crt", "server.cert"]);
+}
 
-    // The installed units, with the real docker.io unit and our drop-in, pass systemd's checks.
+/// The installed units, with the real docker.io unit and our drop-in, pass systemd's checks.
+fn units_pass_systemd_analyze(root: &Chroot, docker_unit: &str) {
     let verify = run_any(
         Command::new("systemd-analyze")
             .arg("verify")
@@ -606,12 +664,14 @@ fn master_and_minion_install_together_in_a_chroot_then_purge_cleanly() {
         docker_unit,
         "docker's own unit must stay untouched"
     );
+}
 
-    // Purge leaves the root as it was, Docker included.
+/// Purge leaves the root as it was, Docker included.
+fn purge_restores_the_root(root: &Chroot, before: &BTreeSet<String>, docker_unit: &str) {
     let log = root.sh("apt-get purge -y k8s-master k8s-minion k8s-flannel 2>&1");
-    let after = root.tree(&watched);
+    let after = root.tree(&WATCHED);
     let added: Vec<&String> = after
-        .difference(&before)
+        .difference(before)
         .filter(|p| !bookkeeping(p))
         .collect();
     let removed: Vec<&String> = before
