@@ -160,7 +160,16 @@ fn publishes_a_signed_repository_that_matches_apt_ftparchive() {
         "{report}"
     );
 
-    let pub_dir = public(&repo);
+    served_layout(&repo);
+    release_fields(&repo);
+    check_signed_and_consistent(&repo);
+    private_side(&repo);
+    stanzas_equal_apt_ftparchive(&repo);
+}
+
+/// The pool, the suite's files and the public key, with their modes.
+fn served_layout(repo: &Path) {
+    let pub_dir = public(repo);
     for pool in [
         "pool/main/k/k8s-master/k8s-master_1.1.4-1_amd64.deb",
         "pool/main/k/k8s-master/k8s-master_1.1.4-2_amd64.deb",
@@ -196,8 +205,11 @@ fn publishes_a_signed_repository_that_matches_apt_ftparchive() {
     let asc = fs::read_to_string(pub_dir.join("kubedeb-archive-keyring.asc")).unwrap();
     assert!(asc.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"));
     assert!(!asc.contains("PRIVATE"));
+}
 
-    let release = release(&repo);
+/// Release: the fields in order, the suite's values, a Date of now in RFC 1123 UTC.
+fn release_fields(repo: &Path) {
+    let release = release(repo);
     let names: Vec<&str> = release.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
@@ -233,10 +245,11 @@ fn publishes_a_signed_repository_that_matches_apt_ftparchive() {
         date.ends_with(" UTC") && date.contains(", "),
         "Date {date} is not RFC 1123 UTC"
     );
+}
 
-    check_signed_and_consistent(&repo);
-
-    // The private side: a real Ed25519 key, tight modes.
+/// The private side: a real Ed25519 key, tight modes.
+fn private_side(repo: &Path) {
+    let pub_dir = public(repo);
     let private = repo.join("private");
     assert_eq!(
         fs::metadata(&private).unwrap().permissions().mode() & 0o777,
@@ -259,8 +272,11 @@ fn publishes_a_signed_repository_that_matches_apt_ftparchive() {
             .any(|l| l.starts_with("pub:") && l.split(':').nth(3) == Some("22")),
         "not Ed25519:\n{listing}"
     );
+}
 
-    // Stanzas equal apt-ftparchive's for the same pool, field by field, in order.
+/// Stanzas equal apt-ftparchive's for the same pool, field by field, in order.
+fn stanzas_equal_apt_ftparchive(repo: &Path) {
+    let pub_dir = public(repo);
     let ours = fs::read_to_string(pub_dir.join("dists/stable/main/binary-amd64/Packages")).unwrap();
     let out = run(Command::new("apt-ftparchive")
         .args(["packages", "pool"])
