@@ -9,6 +9,12 @@
 //! - [`debian`]: Debian's rules for names, versions and control fields, shared by the writer and the repository;
 //! - [`repository`]: publishing into a signed, atomic apt repository;
 //! - [`serve`]: serving that repository to the nodes.
+//!
+//! Errors follow one convention. Each module's error type (`thiserror`) says, in one message,
+//! the object, what failed, the cause as text (a field named `cause`, never a `#[source]`) and
+//! what to do next; `commands` may wrap it with `anyhow` context saying where it happened, and
+//! `main` prints that chain once with `{:#}`. So no cause is printed twice, which
+//! `tests/errors.rs` checks through the binary.
 
 pub mod catalog;
 pub mod cli;

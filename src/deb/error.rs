@@ -1,6 +1,6 @@
 //! Errors of the .deb writer, each naming the object, what failed and what to do next.
 //!
-//! I/O causes are part of the message (field `cause`, not a `#[source]`), so printing the
+//! I/O causes are part of the message (the crate's convention, see lib.rs), so printing the
 //! chain with `{:#}` does not repeat them.
 
 use std::io;

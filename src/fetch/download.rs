@@ -107,7 +107,7 @@ pub(super) fn download(
             Err(ureq::Error::Status(code, response)) => {
                 return Err(format!("HTTP {code} {}", response.status_text()));
             }
-            Err(ureq::Error::Transport(e)) => return Err(e.to_string()),
+            Err(ureq::Error::Transport(e)) => return Err(transport_cause(&e)),
         };
         let (mut out, start) = match response.status() {
             206 => {
@@ -219,6 +219,39 @@ fn write_error(path: &Path, e: std::io::Error) -> String {
     format!("cannot write {}: {e}", path.display())
 }
 
+/// What went wrong on the wire, each clause once: ureq's own text starts with the URL, which
+/// the caller's message already names, and can repeat its kind inside the io error it wraps
+/// ("Network Error: Network Error: ...").
+fn transport_cause(e: &ureq::Transport) -> String {
+    let kind = match e.kind() {
+        ureq::ErrorKind::Dns => "cannot resolve the host name".to_string(),
+        ureq::ErrorKind::ConnectionFailed => "cannot connect".to_string(),
+        ureq::ErrorKind::Io => "network error".to_string(),
+        other => other.to_string(),
+    };
+    let url = e.url().map(|u| u.to_string());
+    // ureq's message ("Connect error") only restates the kind when there is a cause to show.
+    let mut parts = vec![kind];
+    let mut source = std::error::Error::source(e);
+    if source.is_none() {
+        parts.extend(e.message().map(str::to_string));
+    }
+    while let Some(cause) = source {
+        parts.push(cause.to_string());
+        source = cause.source();
+    }
+    let mut said: Vec<String> = Vec::new();
+    for clause in parts.iter().flat_map(|p| p.split(": ")).map(str::trim) {
+        let repeated = said
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(clause) || s.contains(clause));
+        if !clause.is_empty() && !repeated && url.as_deref() != Some(clause) {
+            said.push(clause.to_string());
+        }
+    }
+    said.join(": ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,5 +271,26 @@ mod tests {
         assert!(direct("https://user@mirror.local:8443/x"));
         assert!(!direct("https://github.com/x"));
         assert!(!direct("https://notmirror.local/x"));
+    }
+
+    #[test]
+    fn a_transport_failure_names_neither_the_url_nor_a_clause_twice() {
+        // A port nothing listens on: refused at once, no network needed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/kubernetes.tar.gz");
+        let Err(ureq::Error::Transport(e)) = ureq::get(&url).call() else {
+            panic!("{url} answered");
+        };
+        let said = transport_cause(&e);
+        assert!(said.starts_with("cannot connect"), "{said}");
+        assert!(!said.contains("127.0.0.1"), "{said}");
+        let clauses: Vec<&str> = said.split(": ").collect();
+        for (i, c) in clauses.iter().enumerate() {
+            assert!(!clauses[..i].contains(c), "{said}");
+        }
     }
 }

@@ -57,7 +57,7 @@ pub enum FetchError {
     DuplicateBinary { binary: String, release: String },
     #[error("no binary named {binary} was fetched (have: {known})")]
     NoSuchBinary { binary: String, known: String },
-    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    #[error("{}", several(.0))]
     Several(Vec<FetchError>),
 }
 
@@ -81,4 +81,20 @@ fn list(attempts: &[(String, String)]) -> String {
         .iter()
         .map(|(url, why)| format!("\n  {url}: {why}"))
         .collect()
+}
+
+/// Several failures, each line once: they often end with the same advice.
+fn several(errors: &[FetchError]) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for line in errors.iter().flat_map(|e| {
+        e.to_string()
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    }) {
+        if !lines.contains(&line) {
+            lines.push(line);
+        }
+    }
+    lines.join("\n")
 }

@@ -59,16 +59,16 @@ pub enum PackageError {
         why: &'static str,
         origin: String,
     },
-    #[error("cannot read the binary {path} for {package}: {source}; run `kubedeb fetch` again")]
+    #[error("cannot read the binary {path} for {package}: {cause}; run `kubedeb fetch` again")]
     ReadBinary {
         package: String,
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("cannot compress the changelog of {package}: {source}")]
+    #[error("cannot compress the changelog of {package}: {cause}")]
     Changelog {
         package: String,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -220,10 +220,10 @@ fn build_one(
         // dependency and the overrides are then decided when the package is built from it.
         match crate::elf::linking(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            other => other.map(Some).map_err(|source| PackageError::ReadBinary {
+            other => other.map(Some).map_err(|cause| PackageError::ReadBinary {
                 package: name.clone(),
                 path: path.clone(),
-                source,
+                cause,
             }),
         }
     };
@@ -388,9 +388,9 @@ fn changelog(
         .write(Vec::new(), flate2::Compression::best());
     gz.write_all(text.as_bytes())
         .and_then(|_| gz.finish())
-        .map_err(|source| PackageError::Changelog {
+        .map_err(|cause| PackageError::Changelog {
             package: package.into(),
-            source,
+            cause,
         })
 }
 

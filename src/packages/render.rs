@@ -75,15 +75,15 @@ pub const BUILTIN: &[(&str, &str)] = builtin![
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    #[error("cannot read the template folder {path}: {source}; check the --templates path")]
+    #[error("cannot read the template folder {path}: {cause}; check the --templates path")]
     ReadDir {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("cannot read the template override {path}: {source}")]
+    #[error("cannot read the template override {path}: {cause}")]
     ReadFile {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{path} overrides no built-in template: there is no template named {name:?}; name the file after one of: {known}")]
     UnknownOverride {
@@ -224,9 +224,9 @@ fn read_overrides(dir: &Path) -> Result<Vec<(String, PathBuf, String)>, RenderEr
                 known: known.iter().copied().collect::<Vec<_>>().join(", "),
             });
         }
-        let text = std::fs::read_to_string(&path).map_err(|source| RenderError::ReadFile {
+        let text = std::fs::read_to_string(&path).map_err(|cause| RenderError::ReadFile {
             path: path.clone(),
-            source,
+            cause,
         })?;
         out.push((name, path, text));
     }
@@ -238,17 +238,17 @@ fn collect_files(
     dir: &Path,
     out: &mut Vec<(String, PathBuf)>,
 ) -> Result<(), RenderError> {
-    let read_err = |source| RenderError::ReadDir {
+    let read_err = |cause| RenderError::ReadDir {
         path: dir.to_path_buf(),
-        source,
+        cause,
     };
     for entry in std::fs::read_dir(dir).map_err(read_err)? {
         let entry = entry.map_err(read_err)?;
         let path = entry.path();
         // Follows symlinks, so a folder of links to edited copies works.
-        let meta = std::fs::metadata(&path).map_err(|source| RenderError::ReadFile {
+        let meta = std::fs::metadata(&path).map_err(|cause| RenderError::ReadFile {
             path: path.clone(),
-            source,
+            cause,
         })?;
         if meta.is_dir() {
             collect_files(root, &path, out)?;

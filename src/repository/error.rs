@@ -7,12 +7,11 @@ pub enum RepoError {
     #[error("{path} is not a valid .deb: {reason}; rebuild it with `kubedeb build` or `dpkg-deb --build`")]
     NotADeb { path: PathBuf, reason: String },
 
-    #[error("cannot {action} {path}")]
+    #[error("cannot {action} {path}: {cause}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     /// A different file for a package version the repository already publishes.
@@ -54,10 +53,10 @@ impl RepoError {
         path: impl Into<PathBuf>,
     ) -> impl FnOnce(std::io::Error) -> RepoError {
         let path = path.into();
-        move |source| RepoError::Io {
+        move |cause| RepoError::Io {
             action,
             path,
-            source,
+            cause,
         }
     }
 }
