@@ -8,6 +8,7 @@ mod deb_memory;
 mod deb_rebuild;
 mod deb_writer;
 mod docker_api;
+mod errors;
 mod fetch;
 mod harness_checks;
 mod packages;

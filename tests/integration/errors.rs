@@ -1,19 +1,8 @@
 //! Every failure says each thing once: one `error:` line, no cause printed twice, non-zero exit.
 
-#[path = "common/fixtures.rs"]
-mod fixtures;
-
+use crate::harness::fixtures::user_catalog;
+use crate::harness::project::{Project, CATALOG, TARBALLS};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn kubedeb(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kubedeb"))
-        .args(args)
-        .current_dir(dir)
-        .env("GNUPGHOME", dir.join("no-such-gnupg-home"))
-        .output()
-        .expect("run kubedeb")
-}
 
 /// The clauses of one line of an error message: the parts between `: ` and `; `.
 fn clauses(line: &str) -> Vec<String> {
@@ -26,10 +15,10 @@ fn clauses(line: &str) -> Vec<String> {
 
 /// Runs a command that must fail and checks how it says so.
 fn fails_once(dir: &Path, args: &[&str], mentions: &str) -> String {
-    let out = kubedeb(dir, args);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let run = crate::harness::bin::kubedeb_at(dir, args);
+    let stderr = run.stderr;
     assert!(
-        !out.status.success(),
+        !run.status.success(),
         "kubedeb {args:?} succeeded: {stderr}"
     );
     assert!(
@@ -59,35 +48,20 @@ fn fails_once(dir: &Path, args: &[&str], mentions: &str) -> String {
 }
 
 /// A project with the seed's tarballs fetched into its cache.
-fn fetched_project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let tarballs = fixtures::SeedTarballs::new();
-    tarballs.write_to(&dir.path().join("tarballs"));
-    let catalog = fixtures::user_catalog(
-        "http://127.0.0.1:1",
-        Some(&fixtures::sha256_hex(&tarballs.kubernetes)),
-        Some(&fixtures::sha256_hex(&tarballs.flannel)),
-        Some(&fixtures::sha256_hex(&tarballs.etcd)),
-    );
-    std::fs::write(dir.path().join("catalog.toml"), catalog).unwrap();
-    let out = kubedeb(
-        dir.path(),
-        &[
+fn fetched_project() -> Project {
+    let project = Project::with_release();
+    project
+        .kubedeb(&[
             "fetch",
             "--master-ip",
             "10.0.0.1",
             "--from",
-            "tarballs",
+            TARBALLS,
             "--catalog",
-            "catalog.toml",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir
+            CATALOG,
+        ])
+        .success();
+    project
 }
 
 #[test]
@@ -115,9 +89,8 @@ fn a_missing_template_folder_is_named_with_its_cause_once() {
 
 #[test]
 fn an_unreachable_download_names_each_url_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = fixtures::user_catalog("http://127.0.0.1:1", None, None, None);
-    std::fs::write(dir.path().join("catalog.toml"), catalog).unwrap();
+    let dir = Project::new();
+    dir.write_catalog(&user_catalog("http://127.0.0.1:1", None, None, None));
     let stderr = fails_once(
         dir.path(),
         &[
@@ -138,7 +111,7 @@ fn an_unreachable_download_names_each_url_once() {
 
 #[test]
 fn publish_failures_say_their_cause_once() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Project::new();
     let d = dir.path();
     fails_once(d, &["publish", "missing.deb"], "missing.deb");
     std::fs::write(d.join("junk.deb"), b"not an archive").unwrap();
