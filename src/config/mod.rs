@@ -539,6 +539,34 @@ mod tests {
         refused(c, "docker.extra_opts", "one line");
     }
 
+    /// kubelet.config goes unquoted-by-kubelet into KUBELET_OPTS: a space starts another flag.
+    #[test]
+    fn kubelet_config_refuses_white_space() {
+        for bad in ["/etc/k --allow-privileged=true", "/etc/k\tx", " /etc/k"] {
+            let mut c = valid();
+            c.kubelet.config = bad.into();
+            refused(c, "kubelet.config", "white space");
+        }
+        let mut c = valid();
+        c.kubelet.config = "/etc/kubernetes/manifests".into();
+        c.validate().unwrap();
+    }
+
+    /// `check` applies the Maintainer rule `build` applies: a carriage return fails both.
+    #[test]
+    fn maintainer_follows_the_control_field_rule() {
+        for bad in [
+            "Kube Deb <kubedeb@example.org>\r",
+            "Kube Deb\r <kubedeb@example.org>",
+            "Kube Deb<kubedeb@example.org>",
+        ] {
+            assert!(crate::debian::fields::maintainer(bad).is_err(), "{bad:?}");
+            let mut c = valid();
+            c.package.maintainer = bad.into();
+            refused(c, "package.maintainer", "Full Name");
+        }
+    }
+
     #[test]
     fn all_problems_are_reported_at_once() {
         let mut c = ConfigFile::default();

@@ -392,11 +392,13 @@ impl ConfigFile {
             }
         }
         let maintainer = &self.package.maintainer;
-        let well_formed = maintainer.split_once('<').is_some_and(|(name, rest)| {
-            !name.trim().is_empty() && rest.ends_with('>') && rest.contains('@')
-        }) && !maintainer.contains('\n');
-        if !well_formed {
-            p.add("package.maintainer", format!("{maintainer:?} is not a Debian maintainer; write \"Full Name <address@example.org>\""));
+        // The rule `build` applies to the Maintainer field, so that `check` never passes what `build` refuses.
+        if let Err(why) = crate::debian::fields::maintainer(maintainer) {
+            p.add("package.maintainer", format!("{maintainer:?} is not a Debian maintainer ({why}); write \"Full Name <address@example.org>\""));
+        }
+        let kubelet_config = &self.kubelet.config;
+        if kubelet_config.contains(char::is_whitespace) {
+            p.add("kubelet.config", format!("{kubelet_config:?} holds white space, which would split it into more kubelet flags (--config=/etc/k --allow-privileged=true is two); write one path or URL without spaces, or leave it empty"));
         }
         for (setting, value) in [
             ("docker.extra_opts", &self.docker.extra_opts),

@@ -500,22 +500,24 @@ fn the_server_certificate_names_follow_the_settings() {
         file(specs, "/usr/share/doc/k8s-master/README.Debian");
         let postinst = specs[1].scripts.postinst.clone().unwrap();
         assert!(
-            postinst.contains("\n\t/usr/lib/kubedeb/make-certs /srv/kubernetes kube-cert\n"),
+            postinst.contains(
+                "\n\t/usr/lib/kubedeb/make-certs --record \"$CREATED\" /srv/kubernetes kube-cert\n"
+            ),
             "{postinst}"
         );
         file(specs, "/usr/lib/kubedeb/make-certs")
             .lines()
-            .find(|l| l.starts_with("subjectAltName = "))
+            .find(|l| l.starts_with("SANS = "))
             .expect("SAN line")
             .to_string()
     };
     assert_eq!(
         line(&build(&default_config(), false)),
-        "subjectAltName = IP:192.168.100.11, IP:192.168.3.1, DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.cluster.local"
+        "SANS = IP:192.168.100.11, IP:192.168.3.1, DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.cluster.local"
     );
     assert_eq!(
         line(&build(&other_config(), true)),
-        "subjectAltName = IP:10.20.0.5, IP:10.100.0.1, DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.k8s.example.org, IP:10.20.0.100, DNS:k8s.example.org"
+        "SANS = IP:10.20.0.5, IP:10.100.0.1, DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.k8s.example.org, IP:10.20.0.100, DNS:k8s.example.org"
     );
 }
 
@@ -1242,11 +1244,18 @@ fn make_certs_refuses_bad_input_with_a_clear_message() {
     let certs = helper.certs();
     let dir = certs.to_str().unwrap();
 
-    for args in [&[][..], &[dir], &[dir, &group, "extra"], &["", &group]] {
+    for args in [
+        &[][..],
+        &[dir],
+        &[dir, &group, "extra"],
+        &["", &group],
+        &["--record"],
+        &["--record", "list", dir],
+    ] {
         let (code, err) = helper.run(args);
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(
-            err.starts_with("usage: make-certs DIR GROUP"),
+            err.starts_with("usage: make-certs [--record LIST] DIR GROUP"),
             "{args:?}: {err}"
         );
     }
