@@ -4,6 +4,7 @@
 //! `cluster`) are the booted target's alone, so tests/booted/main.rs adds them.
 
 pub mod bin;
+pub mod chroot;
 pub mod deb;
 pub mod fixtures;
 pub mod flags;

@@ -16,5 +16,6 @@ mod pipeline;
 mod publish;
 mod publish_apt;
 mod publish_kill;
+mod scripts_hardening;
 mod standin;
 mod templates;

@@ -2,6 +2,7 @@
 //! dpkg-deb (fields, contents, conffiles), lintian, and a real install of k8s-master and
 //! k8s-minion together into a Debian 12 chroot (no systemd running), then a purge.
 
+use crate::harness::chroot::Chroot;
 use crate::harness::golden::assert_golden;
 use crate::harness::tools::{all_output, run_any};
 use crate::harness::{bin, fixtures, manifest};
@@ -274,119 +275,6 @@ fn lintian_finds_no_error(debs: &[PathBuf]) {
     assert!(!report.lines().any(|l| l.starts_with("E: ")), "{report}");
 }
 
-/// Debian 12 with what the packages depend on (docker.io included), built once with mmdebstrap
-/// into the target dir and unpacked fresh for each test.
-fn bookworm_tarball() -> PathBuf {
-    // procps: docker.io's unit reloads with /bin/kill, which every real system has.
-    const INCLUDE: &str =
-        "openssl,iproute2,iptables,passwd,init-system-helpers,systemd,procps,docker.io";
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    fs::create_dir_all(&dir).unwrap();
-    // The name follows the package list, so a changed list never reuses an old image.
-    let tag: String = INCLUDE
-        .bytes()
-        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32))
-        .to_string();
-    let tarball = dir.join(format!("kubedeb-h4-bookworm-{tag}.tar"));
-    let lock = fs::File::create(dir.join("kubedeb-h4-bookworm.lock")).unwrap();
-    lock.lock().unwrap();
-    if !tarball.is_file() {
-        let partial = tarball.with_extension("tar.partial");
-        let _ = fs::remove_dir_all(&partial);
-        let _ = fs::remove_file(&partial);
-        all_output(
-            Command::new("mmdebstrap")
-                .args(["--quiet", "--format=tar", "--variant=apt", "bookworm"])
-                .arg(format!("--include={INCLUDE}"))
-                .arg(&partial)
-                .arg("http://deb.debian.org/debian"),
-        );
-        fs::rename(&partial, &tarball).unwrap();
-    }
-    tarball
-}
-
-/// An unpacked Debian 12 root, removed on drop. Nothing is mounted into it: no cleanup beyond
-/// the folder is ever needed, and the packages' scripts see no running systemd.
-struct Chroot {
-    dir: tempfile::TempDir,
-}
-
-impl Chroot {
-    fn new() -> Chroot {
-        let tarball = bookworm_tarball();
-        let dir = tempfile::tempdir().unwrap();
-        all_output(
-            Command::new("tar")
-                .arg("-C")
-                .arg(dir.path())
-                .arg("-xf")
-                .arg(&tarball),
-        );
-        // Everything the packages need is in the image: the install must not download.
-        let lists = dir.path().join("etc/apt/sources.list.d");
-        if lists.is_dir() {
-            for e in fs::read_dir(&lists).unwrap() {
-                fs::remove_file(e.unwrap().path()).unwrap();
-            }
-        }
-        let _ = fs::remove_file(dir.path().join("etc/apt/sources.list"));
-        Chroot { dir }
-    }
-
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p.trim_start_matches('/'))
-    }
-
-    fn sh(&self, script: &str) -> String {
-        all_output(
-            Command::new("chroot")
-                .arg(self.dir.path())
-                .args(["/bin/sh", "-ec", script])
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-        )
-    }
-
-    /// Paths below `dirs` (files, links and folders), for before/after comparisons.
-    fn tree(&self, dirs: &[&str]) -> BTreeSet<String> {
-        let mut out = BTreeSet::new();
-        for d in dirs {
-            walk(self.dir.path(), &self.path(d), &mut out);
-        }
-        out
-    }
-
-    fn sha256(&self, p: &str) -> String {
-        all_output(Command::new("sha256sum").arg(self.path(p)))
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .to_string()
-    }
-
-    fn gid(&self, group: &str) -> Option<u32> {
-        fs::read_to_string(self.path("/etc/group"))
-            .unwrap()
-            .lines()
-            .find(|l| l.starts_with(&format!("{group}:")))
-            .map(|l| l.split(':').nth(2).unwrap().parse().unwrap())
-    }
-}
-
-fn walk(root: &Path, dir: &Path, out: &mut BTreeSet<String>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries {
-        let path = e.unwrap().path();
-        out.insert(format!("/{}", path.strip_prefix(root).unwrap().display()));
-        if fs::symlink_metadata(&path).unwrap().is_dir() {
-            walk(root, &path, out);
-        }
-    }
-}
-
 fn mode_owner(path: &Path) -> (u32, u32, u32) {
     let m = fs::symlink_metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     (m.permissions().mode() & 0o7777, m.uid(), m.gid())
@@ -648,7 +536,7 @@ fn units_pass_systemd_analyze(root: &Chroot, docker_unit: &str) {
     let verify = run_any(
         Command::new("systemd-analyze")
             .arg("verify")
-            .arg(format!("--root={}", root.dir.path().display()))
+            .arg(format!("--root={}", root.root().display()))
             .arg("--man=no")
             .args(manifest::all_units())
             .arg("docker.service"),

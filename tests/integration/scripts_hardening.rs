@@ -4,10 +4,9 @@
 //! that never answers and says when the registered network is not the configured one, and
 //! `check` refuses what `build` refuses.
 
-#[path = "common/fixtures.rs"]
-mod fixtures;
-
-use std::collections::BTreeSet;
+use crate::harness::chroot::Chroot;
+use crate::harness::project::{Project, CATALOG, TARBALLS};
+use crate::harness::tools::all_output;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -16,89 +15,56 @@ use std::time::{Duration, Instant};
 const MASTER_A: &str = "192.168.100.11";
 const MASTER_B: &str = "192.168.100.12";
 
+/// stdout then stderr, whatever the exit status.
 fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
-fn run_any(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
-}
-
 fn run(cmd: &mut Command) -> String {
-    let out = run_any(cmd);
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed with {}\n{}",
-        out.status,
-        text(&out)
-    );
-    text(&out)
+    all_output(cmd)
 }
 
-/// A project folder: the seed's tarballs (fixtures), a catalog pinning them, their binaries
-/// fetched into cache/ by `kubedeb fetch`.
-struct Project {
-    dir: tempfile::TempDir,
-}
-
-impl Project {
-    fn new() -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        let tarballs = fixtures::SeedTarballs::new();
-        tarballs.write_to(&dir.path().join("tarballs"));
-        let catalog = fixtures::user_catalog(
-            "http://upstream.invalid",
-            Some(&fixtures::sha256_hex(&tarballs.kubernetes)),
-            Some(&fixtures::sha256_hex(&tarballs.flannel)),
-            Some(&fixtures::sha256_hex(&tarballs.etcd)),
-        );
-        fs::write(dir.path().join("catalog.toml"), catalog).unwrap();
-        let project = Project { dir };
-        // Fetching needs valid settings; the binaries are the same for every master.
-        let out = project.kubedeb(&[
+/// The seed's tarballs (fixtures) with a catalog pinning them, their binaries fetched into
+/// cache/ by `kubedeb fetch`.
+fn fetched() -> Project {
+    let project = Project::with_release();
+    // Fetching needs valid settings; the binaries are the same for every master.
+    project
+        .kubedeb(&[
             "fetch",
             "--from",
-            "tarballs",
+            TARBALLS,
             "--catalog",
-            "catalog.toml",
+            CATALOG,
             "--master-ip",
             MASTER_A,
-        ]);
-        assert!(out.status.success(), "kubedeb fetch: {}", text(&out));
-        project
-    }
+        ])
+        .success();
+    project
+}
 
-    fn kubedeb(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_kubedeb"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .output()
-            .expect("run kubedeb")
-    }
-
-    /// `kubedeb build` with `settings` as the cluster.toml; the .deb files it wrote.
-    fn build(&self, name: &str, settings: &str) -> Vec<PathBuf> {
-        fs::write(self.dir.path().join(format!("{name}.toml")), settings).unwrap();
-        let out = self.kubedeb(&[
+/// `kubedeb build` with `settings` as the cluster.toml; the .deb files it wrote.
+fn build(project: &Project, name: &str, settings: &str) -> Vec<PathBuf> {
+    project.write(&format!("{name}.toml"), settings);
+    project
+        .kubedeb(&[
             "build",
             "-c",
             &format!("{name}.toml"),
             "--catalog",
-            "catalog.toml",
+            CATALOG,
             "--compression",
             "gzip",
             "--dist",
             name,
-        ]);
-        assert!(out.status.success(), "kubedeb build: {}", text(&out));
-        let mut debs: Vec<PathBuf> = fs::read_dir(self.dir.path().join(name))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        debs.sort();
-        debs
-    }
+        ])
+        .success();
+    let mut debs: Vec<PathBuf> = fs::read_dir(project.file(name))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    debs.sort();
+    debs
 }
 
 fn settings(master: &str, revision: u32, extra: &str) -> String {
@@ -106,101 +72,6 @@ fn settings(master: &str, revision: u32, extra: &str) -> String {
         "master_ip = \"{master}\"\n{extra}\n[package]\nrevision = {revision}\n\
          maintainer = \"kubedeb tests <kubedeb-tests@example.org>\"\n"
     )
-}
-
-/// Debian 12 with what the packages depend on, built once with mmdebstrap into the target dir
-/// (the same image, name and lock as tests/packages.rs, so the two share it).
-fn bookworm_tarball() -> PathBuf {
-    const INCLUDE: &str =
-        "openssl,iproute2,iptables,passwd,init-system-helpers,systemd,procps,docker.io";
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    fs::create_dir_all(&dir).unwrap();
-    let tag: String = INCLUDE
-        .bytes()
-        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32))
-        .to_string();
-    let tarball = dir.join(format!("kubedeb-h4-bookworm-{tag}.tar"));
-    let lock = fs::File::create(dir.join("kubedeb-h4-bookworm.lock")).unwrap();
-    lock.lock().unwrap();
-    if !tarball.is_file() {
-        let partial = tarball.with_extension("tar.partial");
-        let _ = fs::remove_dir_all(&partial);
-        let _ = fs::remove_file(&partial);
-        run(Command::new("mmdebstrap")
-            .args(["--quiet", "--format=tar", "--variant=apt", "bookworm"])
-            .arg(format!("--include={INCLUDE}"))
-            .arg(&partial)
-            .arg("http://deb.debian.org/debian"));
-        fs::rename(&partial, &tarball).unwrap();
-    }
-    tarball
-}
-
-/// An unpacked Debian 12 root, removed on drop; nothing is mounted into it and no systemd runs.
-struct Chroot {
-    dir: tempfile::TempDir,
-}
-
-impl Chroot {
-    fn new() -> Chroot {
-        let tarball = bookworm_tarball();
-        let dir = tempfile::tempdir().unwrap();
-        run(Command::new("tar")
-            .arg("-C")
-            .arg(dir.path())
-            .arg("-xf")
-            .arg(&tarball));
-        let _ = fs::remove_file(dir.path().join("etc/apt/sources.list"));
-        if let Ok(lists) = fs::read_dir(dir.path().join("etc/apt/sources.list.d")) {
-            for e in lists {
-                fs::remove_file(e.unwrap().path()).unwrap();
-            }
-        }
-        fs::create_dir_all(dir.path().join("tmp/debs")).unwrap();
-        Chroot { dir }
-    }
-
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p.trim_start_matches('/'))
-    }
-
-    fn sh_any(&self, script: &str) -> Output {
-        run_any(
-            Command::new("chroot")
-                .arg(self.dir.path())
-                .args(["/bin/sh", "-ec", script])
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-        )
-    }
-
-    fn sh(&self, script: &str) -> String {
-        let out = self.sh_any(script);
-        assert!(out.status.success(), "{script}: {}", text(&out));
-        text(&out)
-    }
-
-    /// Copies `debs` into /tmp/debs and installs them with apt; its output.
-    fn install(&self, debs: &[PathBuf]) -> String {
-        let mut inside = Vec::new();
-        for deb in debs {
-            let name = deb.file_name().unwrap().to_string_lossy().into_owned();
-            fs::copy(deb, self.path(&format!("/tmp/debs/{name}"))).unwrap();
-            inside.push(format!("/tmp/debs/{name}"));
-        }
-        self.sh(&format!("apt-get install -y {} 2>&1", inside.join(" ")))
-    }
-
-    fn read(&self, p: &str) -> Vec<u8> {
-        fs::read(self.path(p)).unwrap_or_else(|e| panic!("{p}: {e}"))
-    }
-
-    fn names(&self, dir: &str) -> BTreeSet<String> {
-        fs::read_dir(self.path(dir))
-            .unwrap_or_else(|e| panic!("{dir}: {e}"))
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect()
-    }
 }
 
 /// The subject alternative names of a certificate, as openssl prints them.
@@ -217,8 +88,8 @@ fn sans(cert: &Path) -> String {
 
 #[test]
 fn purge_keeps_the_admins_ca_and_etcd_data_and_deletes_what_the_package_made() {
-    let project = Project::new();
-    let debs = project.build("a", &settings(MASTER_A, 1, ""));
+    let project = fetched();
+    let debs = build(&project, "a", &settings(MASTER_A, 1, ""));
     let root = Chroot::new();
 
     // Before the install: an admin's own CA, an earlier etcd's data, another kubelet's state.
@@ -312,9 +183,10 @@ fn purge_keeps_the_admins_ca_and_etcd_data_and_deletes_what_the_package_made() {
 
 #[test]
 fn the_server_certificate_follows_changed_settings_on_upgrade() {
-    let project = Project::new();
-    let old = project.build("a", &settings(MASTER_A, 1, ""));
-    let new = project.build(
+    let project = fetched();
+    let old = build(&project, "a", &settings(MASTER_A, 1, ""));
+    let new = build(
+        &project,
         "b",
         &settings(
             MASTER_B,
@@ -402,8 +274,8 @@ fn the_server_certificate_follows_changed_settings_on_upgrade() {
 
 /// The k8s-master package's /usr/lib/kubedeb/flannel-network, taken out of the built .deb.
 fn flannel_network(dir: &Path) -> PathBuf {
-    let project = Project::new();
-    let debs = project.build("a", &settings(MASTER_A, 1, ""));
+    let project = fetched();
+    let debs = build(&project, "a", &settings(MASTER_A, 1, ""));
     let master = debs
         .iter()
         .find(|d| d.to_string_lossy().contains("k8s-master"))
@@ -531,7 +403,7 @@ fn flannel_network_warns_when_the_registered_network_is_not_the_configured_one()
 
 #[test]
 fn check_refuses_what_build_refuses() {
-    let project = Project::new();
+    let project = fetched();
     for (setting, toml) in [
         // A carriage return in the Maintainer field, which the .deb writer refuses.
         (
@@ -544,7 +416,7 @@ fn check_refuses_what_build_refuses() {
             "[kubelet]\nconfig = \"/etc/k --allow-privileged=true\"\n",
         ),
     ] {
-        let file = project.dir.path().join("bad.toml");
+        let file = project.file("bad.toml");
         fs::write(&file, format!("master_ip = \"{MASTER_A}\"\n{toml}")).unwrap();
         for command in ["check", "build"] {
             let out = project.kubedeb(
@@ -558,14 +430,10 @@ fn check_refuses_what_build_refuses() {
                     "bad-dist",
                 ][..if command == "check" { 5 } else { 7 }],
             );
-            let err = String::from_utf8_lossy(&out.stderr);
-            assert!(
-                !out.status.success(),
-                "{command} accepted {toml}:\n{}",
-                text(&out)
-            );
+            let err = &out.stderr;
+            assert!(!out.ok(), "{command} accepted {toml}:\n{}", out.text());
             assert!(err.contains(setting), "{command}: {err}");
-            assert!(!project.dir.path().join("bad-dist").exists());
+            assert!(!project.file("bad-dist").exists());
         }
     }
 }
