@@ -16,62 +16,8 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-macro_rules! builtin {
-    ($($name:literal),* $(,)?) => {
-        &[$(($name, include_str!(concat!("../../templates/", $name)))),*]
-    };
-}
-
-/// Every file of `templates/`, by name. A test checks that this list and the folder agree.
-pub const BUILTIN: &[(&str, &str)] = builtin![
-    "debhelper/postinst-enable",
-    "debhelper/postinst-start",
-    "debhelper/postrm-systemd",
-    "debhelper/prerm-stop",
-    "default/etcd",
-    "default/flanneld",
-    "default/kube-apiserver",
-    "default/kube-controller-manager",
-    "default/kube-proxy",
-    "default/kube-scheduler",
-    "default/kubedeb-docker",
-    "default/kubedeb-node",
-    "default/kubelet",
-    "doc/copyright",
-    "doc/k8s-flannel.README.Debian",
-    "doc/k8s-master.README.Debian",
-    "doc/k8s-minion.README.Debian",
-    "lib/cgroup-v1",
-    "lib/dockerd-flannel",
-    "lib/flannel-network",
-    "lib/flannel-vtep",
-    "lib/make-certs",
-    "lib/node-env",
-    "maintainer/docker0-address",
-    "maintainer/dockerd",
-    "maintainer/flannel-docker",
-    "maintainer/wait-subnet-env",
-    "scripts/k8s-flannel.postinst",
-    "scripts/k8s-flannel.postrm",
-    "scripts/k8s-flannel.prerm",
-    "scripts/k8s-master.postinst",
-    "scripts/k8s-master.postrm",
-    "scripts/k8s-master.prerm",
-    "scripts/k8s-minion.postinst",
-    "scripts/k8s-minion.postrm",
-    "scripts/k8s-minion.prerm",
-    "systemd/docker-flannel.conf",
-    "systemd/etcd.service",
-    "systemd/flanneld-master.conf",
-    "systemd/flanneld.service",
-    "systemd/kube-apiserver.service",
-    "systemd/kube-controller-manager.service",
-    "systemd/kube-proxy.service",
-    "systemd/kube-scheduler.service",
-    "systemd/kubedeb-docker-api.service",
-    "systemd/kubedeb-node.service",
-    "systemd/kubelet.service",
-];
+/// Every file of `templates/`, by name, sorted; build.rs lists the folder.
+pub const BUILTIN: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/templates.rs"));
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
