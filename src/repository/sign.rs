@@ -311,6 +311,34 @@ pub fn kill_agent(home: &Path) {
         .status();
 }
 
+/// The armored form of a binary keyring, one block for all its keys (as `gpg --export --armor`
+/// writes it), made in a throw-away gpg home.
+pub fn armor_keyring(binary: &[u8]) -> Result<Vec<u8>, RepoError> {
+    let failed = |detail: String| RepoError::Gpg {
+        action: "armor the public keyring".into(),
+        detail,
+    };
+    let scratch =
+        tempfile::tempdir().map_err(|e| failed(format!("cannot make a scratch gpg home: {e}")))?;
+    let file = scratch.path().join("keyring.gpg");
+    fs::write(&file, binary)
+        .map_err(|e| failed(format!("cannot write {}: {e}", file.display())))?;
+    let mut import = gpg(Some(scratch.path()));
+    import.arg("--import").arg(&file);
+    let imported = run(import, "read the public keyring");
+    let exported = imported.and_then(|_| {
+        let mut export = gpg(Some(scratch.path()));
+        export.args(["--armor", "--export-options", "export-minimal", "--export"]);
+        run(export, "armor the public keyring")
+    });
+    kill_agent(scratch.path());
+    let out = exported?.stdout;
+    if out.is_empty() {
+        return Err(failed("gpg exported nothing".into()));
+    }
+    Ok(out)
+}
+
 impl Signer {
     /// The public key: binary (for `signed-by=`) and armored.
     pub fn export(&self) -> Result<(Vec<u8>, Vec<u8>), RepoError> {
