@@ -138,29 +138,34 @@ impl Plan<'_> {
     }
 }
 
-/// The same file given twice is fine; two different files claiming one version are not.
+/// The same file given twice is fine; two different files claiming one version are not, nor
+/// two versions that differ only in the epoch (the pool file name leaves it out).
 pub fn unique_inputs(debs: Vec<DebFile>) -> Result<Vec<DebFile>, RepoError> {
     let mut seen: HashMap<EntryKey, DebFile> = HashMap::new();
+    let mut pool_files: HashMap<String, DebFile> = HashMap::new();
     let mut out = Vec::new();
     for deb in debs {
         let key = EntryKey::of_deb(&deb);
-        match seen.get(&key) {
-            Some(first) if first.sha256 == deb.sha256 => continue,
+        let pool_file = layout::pool_path(&deb.package, &deb.version, &deb.architecture);
+        let first = seen.get(&key).or_else(|| pool_files.get(&pool_file));
+        match first {
+            Some(first) if first.sha256 == deb.sha256 && first.version == deb.version => continue,
             Some(first) => {
                 return Err(RepoError::ConflictingInputs(Box::new(Clash {
-                    first_version: deb.version.clone(),
-                    pool_file: layout::pool_path(&deb.package, &deb.version, &deb.architecture),
+                    first: Some(first.path.clone()),
+                    first_version: first.version.clone(),
+                    first_sha256: first.sha256.clone(),
                     package: deb.package,
                     version: deb.version,
                     arch: deb.architecture,
-                    first: Some(first.path.clone()),
-                    first_sha256: first.sha256.clone(),
                     second: deb.path,
                     second_sha256: deb.sha256,
+                    pool_file,
                 })))
             }
             None => {
                 seen.insert(key, deb.clone());
+                pool_files.insert(pool_file, deb.clone());
                 out.push(deb);
             }
         }
@@ -187,8 +192,6 @@ pub fn plan<'d>(
             );
         }
     }
-    // Pool files this call copies, and the deb each comes from.
-    let mut claimed: HashMap<String, &DebFile> = HashMap::new();
     let mut entries: BTreeMap<EntryKey, Paragraph> = current
         .map(|c| {
             c.entries
@@ -203,19 +206,6 @@ pub fn plan<'d>(
     for deb in inputs {
         let key = EntryKey::of_deb(deb);
         let filename = layout::pool_path(&deb.package, &deb.version, &deb.architecture);
-        if let Some(first) = claimed.get(&filename).filter(|f| f.sha256 != deb.sha256) {
-            return Err(RepoError::ConflictingInputs(Box::new(Clash {
-                package: deb.package.clone(),
-                version: deb.version.clone(),
-                arch: deb.architecture.clone(),
-                first: Some(first.path.clone()),
-                first_version: first.version.clone(),
-                first_sha256: first.sha256.clone(),
-                second: deb.path.clone(),
-                second_sha256: deb.sha256.clone(),
-                pool_file: filename,
-            })));
-        }
         let indexed = entries.get(&key);
         let published = indexed
             .map(|e| (sha256(e).to_string(), deb.version.clone()))
@@ -238,9 +228,6 @@ pub fn plan<'d>(
                 unchanged.push(PublishedPackage::of(indexed.expect("checked")))
             }
             in_pool => {
-                if in_pool.is_none() {
-                    claimed.insert(filename.clone(), deb);
-                }
                 let stanza = fields::package_stanza(
                     &deb.control,
                     &[
@@ -533,12 +520,12 @@ mod tests {
         assert!(text.contains("already has k8s-master 2.0-1 "), "{text}");
         assert!(text.contains("epoch"), "{text}");
 
-        // Two new debs that would share one pool file are refused before anything is copied.
-        let inputs = [
+        // Two new debs that would share one pool file are refused before anything is written.
+        let inputs = vec![
             deb("k8s-master", "3.0-1", "c"),
             deb("k8s-master", "1:3.0-1", "d"),
         ];
-        let err = plan(Some(&current), &[], &inputs, None).unwrap_err();
+        let err = unique_inputs(inputs).unwrap_err();
         let text = err.to_string();
         assert!(matches!(&err, RepoError::ConflictingInputs(_)), "{text}");
         assert!(
