@@ -111,13 +111,10 @@ pub struct Plan<'d> {
 
 impl Plan<'_> {
     /// True when publishing would leave the repository exactly as it is: nothing added or
-    /// pruned, the suite exists, and it is signed by the wanted key whose public half is exported.
-    pub fn is_noop(&self, same_signer: bool, keyring_exported: bool) -> bool {
-        self.added.is_empty()
-            && self.pruned.is_empty()
-            && !self.first
-            && same_signer
-            && keyring_exported
+    /// pruned, the suite exists, it is signed by the wanted key, and the key of every served
+    /// state is known.
+    pub fn is_noop(&self, same_signer: bool, keys_known: bool) -> bool {
+        self.added.is_empty() && self.pruned.is_empty() && !self.first && same_signer && keys_known
     }
 
     /// Pool files this publish may create or delete: what a killed run leaves is among them.

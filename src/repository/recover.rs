@@ -10,7 +10,7 @@ use std::io::ErrorKind;
 use std::path::Path;
 
 /// Removes pool files a killed publish added but never indexed, pool files it pruned but did
-/// not delete, staged state directories and a half-made link. Readers never saw any of them:
+/// not delete, any `.partial` in the pool, staged state directories and a half-made link. Readers never saw any of them:
 /// they only follow `dists/<suite>`, which still points at `current`.
 pub fn recover(
     repo: &Path,
