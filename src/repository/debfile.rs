@@ -6,6 +6,7 @@ use md5::Md5;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// A .deb checked and measured, ready to be put in the pool and the index.
@@ -30,9 +31,42 @@ struct Member {
 /// The largest control member we decompress: real ones are a few KiB.
 const MAX_CONTROL_BYTES: u64 = 16 << 20;
 
+/// Opens a file given as a deb for reading, refusing anything but a regular file before the
+/// first read. `O_NONBLOCK` keeps the open itself from waiting for a writer when it is a FIFO;
+/// on a regular file it changes nothing.
+pub fn open_regular(path: &Path) -> Result<File, RepoError> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(RepoError::io("open", path))?;
+    let kind = file
+        .metadata()
+        .map_err(RepoError::io("stat", path))?
+        .file_type();
+    if kind.is_file() {
+        return Ok(file);
+    }
+    let kind = if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a plain file"
+    };
+    Err(RepoError::NotAFile {
+        path: path.to_path_buf(),
+        kind,
+    })
+}
+
 /// The fields of the deb's `./control`, in their order, after checking the archive is a whole .deb.
 pub fn read_control(deb: &Path) -> Result<Vec<(String, String)>, RepoError> {
-    let mut file = File::open(deb).map_err(RepoError::io("open the package", deb))?;
+    let mut file = open_regular(deb)?;
     let len = file
         .metadata()
         .map_err(RepoError::io("read the size of", deb))?
@@ -72,7 +106,7 @@ pub fn inspect(deb: &Path) -> Result<DebFile, RepoError> {
 
 /// Size, MD5 and SHA256 (lower-case hex) of a file, read in chunks.
 pub fn hash_file(path: &Path) -> Result<(u64, String, String), RepoError> {
-    let mut file = File::open(path).map_err(RepoError::io("open", path))?;
+    let mut file = open_regular(path)?;
     let mut md5 = Md5::new();
     let mut sha = Sha256::new();
     let mut buf = vec![0u8; 1 << 18];

@@ -7,6 +7,10 @@ pub enum RepoError {
     #[error("{path} is not a valid .deb: {reason}; rebuild it with `kubedeb build` or `dpkg-deb --build`")]
     NotADeb { path: PathBuf, reason: String },
 
+    /// A FIFO, device or directory where a .deb was expected: reading it could block or never end.
+    #[error("{path} is {kind}, not a regular file; give the path of the .deb file itself")]
+    NotAFile { path: PathBuf, kind: &'static str },
+
     #[error("cannot {action} {path}: {cause}")]
     Io {
         action: &'static str,
@@ -69,9 +73,13 @@ pub struct Clash {
     pub arch: String,
     /// The other file given in the same call; `None` when the clash is with the published one.
     pub first: Option<PathBuf>,
+    /// The version the other file carries: not `version` when the two differ only in the epoch.
+    pub first_version: String,
     pub first_sha256: String,
     pub second: PathBuf,
     pub second_sha256: String,
+    /// The pool file both would be stored as.
+    pub pool_file: String,
 }
 
 impl std::fmt::Display for Clash {
@@ -82,6 +90,34 @@ impl std::fmt::Display for Clash {
             arch,
             ..
         } = self;
+        let first_version = &self.first_version;
+        if first_version != version {
+            let pool_file = &self.pool_file;
+            let why = format!(
+                "{package} {first_version} and {package} {version} ({arch}) differ only in the epoch, \
+                 which the pool file name leaves out, so both would be stored as {pool_file}"
+            );
+            return match &self.first {
+                None => write!(
+                    f,
+                    "refusing to publish {}: the repository already has {package} {first_version} \
+                     (SHA256 {}) and {why} (new file SHA256 {}); give the new build a version that \
+                     differs in more than the epoch",
+                    self.second.display(),
+                    self.first_sha256,
+                    self.second_sha256
+                ),
+                Some(first) => write!(
+                    f,
+                    "refusing to publish: {} is {package} {first_version} (SHA256 {}) and {} is \
+                     {package} {version} (SHA256 {}); {why}; publish only one of them",
+                    first.display(),
+                    self.first_sha256,
+                    self.second.display(),
+                    self.second_sha256
+                ),
+            };
+        }
         match &self.first {
             None => write!(
                 f,

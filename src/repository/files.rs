@@ -1,5 +1,6 @@
 //! The file operations a publish is made of, each safe to be killed half-way: temp names, fsync, rename.
 
+use super::debfile;
 use super::error::RepoError;
 use super::layout;
 use sha2::{Digest, Sha256};
@@ -70,14 +71,31 @@ pub fn replace_if_changed(path: &Path, bytes: &[u8]) -> Result<(), RepoError> {
 }
 
 /// Copies a deb into the pool under a temporary name, checking it is still the file that was
-/// inspected, then renames it into place.
+/// inspected, then renames it into place. A failed copy removes its temporary file: left
+/// behind, a half-copied deb would keep a full disk full.
 pub fn copy_into_pool(src: &Path, dest: &Path, sha256: &str) -> Result<(), RepoError> {
     let dir = dest.parent().expect("pool paths have a directory");
     fs::create_dir_all(dir).map_err(RepoError::io("create the pool directory", dir))?;
     let tmp = partial_path(dest);
     remove_if_present(&tmp)?;
-    let mut input = File::open(src).map_err(RepoError::io("open", src))?;
-    let mut output = File::create(&tmp).map_err(RepoError::io("create", &tmp))?;
+    let mut input = debfile::open_regular(src)?;
+    let result = copy_to_partial(&mut input, src, &tmp, sha256);
+    if result.is_err() {
+        // The copy's own error is the one to report; a failed removal is tidied next time.
+        let _ = fs::remove_file(&tmp);
+    }
+    result?;
+    fs::rename(&tmp, dest).map_err(RepoError::io("move into the pool", dest))?;
+    sync_file(dir)
+}
+
+fn copy_to_partial(
+    input: &mut File,
+    src: &Path,
+    tmp: &Path,
+    sha256: &str,
+) -> Result<(), RepoError> {
+    let mut output = File::create(tmp).map_err(RepoError::io("create", tmp))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 18];
     loop {
@@ -88,20 +106,39 @@ pub fn copy_into_pool(src: &Path, dest: &Path, sha256: &str) -> Result<(), RepoE
         hasher.update(&buf[..n]);
         output
             .write_all(&buf[..n])
-            .map_err(RepoError::io("write", &tmp))?;
+            .map_err(RepoError::io("write", tmp))?;
     }
-    output.sync_all().map_err(RepoError::io("flush", &tmp))?;
+    output.sync_all().map_err(RepoError::io("flush", tmp))?;
     drop(output);
     if hex::encode(hasher.finalize()) != sha256 {
-        remove_if_present(&tmp)?;
         return Err(RepoError::ChangedWhileCopying {
             path: src.to_path_buf(),
         });
     }
-    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o644))
-        .map_err(RepoError::io("chmod", &tmp))?;
-    fs::rename(&tmp, dest).map_err(RepoError::io("move into the pool", dest))?;
-    sync_file(dir)
+    fs::set_permissions(tmp, fs::Permissions::from_mode(0o644)).map_err(RepoError::io("chmod", tmp))
+}
+
+/// Removes every `.<name>.partial` under the pool: what a copy that failed or was killed left,
+/// journaled or not. Only called under the lock, so no copy is under way.
+pub fn remove_stale_partials(dir: &Path) -> Result<(), RepoError> {
+    let list = match fs::read_dir(dir) {
+        Ok(list) => list,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(RepoError::io("list", dir)(e)),
+    };
+    for entry in list {
+        let entry = entry.map_err(RepoError::io("list", dir))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(RepoError::io("stat", &path))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if kind.is_dir() {
+            remove_stale_partials(&path)?;
+        } else if kind.is_file() && name.starts_with('.') && name.ends_with(".partial") {
+            remove_if_present(&path)?;
+        }
+    }
+    Ok(())
 }
 
 /// The one atomic step: a new symlink renamed over `dists/<suite>`.

@@ -3,7 +3,8 @@
 //! Layout of a repository folder:
 //! - `public/` is served: `pool/main/<p>/<package>/<file>.deb`, `dists/<suite>` (a symlink to
 //!   `dists/.states/<suite>/<n>`, holding Release, Release.gpg, InRelease and
-//!   `main/binary-<arch>/{Packages,Packages.gz,Packages.xz,by-hash/}`), the exported keys;
+//!   `main/binary-<arch>/{Packages,Packages.gz,Packages.xz,by-hash/}` and the key that signed it),
+//!   the exported keys of every suite's signer;
 //! - `private/` (0700) holds the gpg home and the record of the signing key;
 //! - `.lock` serializes publishes, `.journal` lets the next publish tidy up after a killed one.
 
@@ -12,6 +13,7 @@ mod debfile;
 mod error;
 mod files;
 mod index;
+mod keyring;
 mod layout;
 mod plan;
 mod publish;

@@ -111,13 +111,10 @@ pub struct Plan<'d> {
 
 impl Plan<'_> {
     /// True when publishing would leave the repository exactly as it is: nothing added or
-    /// pruned, the suite exists, and it is signed by the wanted key whose public half is exported.
-    pub fn is_noop(&self, same_signer: bool, keyring_exported: bool) -> bool {
-        self.added.is_empty()
-            && self.pruned.is_empty()
-            && !self.first
-            && same_signer
-            && keyring_exported
+    /// pruned, the suite exists, it is signed by the wanted key, and the key of every served
+    /// state is known.
+    pub fn is_noop(&self, same_signer: bool, keys_known: bool) -> bool {
+        self.added.is_empty() && self.pruned.is_empty() && !self.first && same_signer && keys_known
     }
 
     /// Pool files this publish may create or delete: what a killed run leaves is among them.
@@ -138,27 +135,34 @@ impl Plan<'_> {
     }
 }
 
-/// The same file given twice is fine; two different files claiming one version are not.
+/// The same file given twice is fine; two different files claiming one version are not, nor
+/// two versions that differ only in the epoch (the pool file name leaves it out).
 pub fn unique_inputs(debs: Vec<DebFile>) -> Result<Vec<DebFile>, RepoError> {
     let mut seen: HashMap<EntryKey, DebFile> = HashMap::new();
+    let mut pool_files: HashMap<String, DebFile> = HashMap::new();
     let mut out = Vec::new();
     for deb in debs {
         let key = EntryKey::of_deb(&deb);
-        match seen.get(&key) {
-            Some(first) if first.sha256 == deb.sha256 => continue,
+        let pool_file = layout::pool_path(&deb.package, &deb.version, &deb.architecture);
+        let first = seen.get(&key).or_else(|| pool_files.get(&pool_file));
+        match first {
+            Some(first) if first.sha256 == deb.sha256 && first.version == deb.version => continue,
             Some(first) => {
                 return Err(RepoError::ConflictingInputs(Box::new(Clash {
+                    first: Some(first.path.clone()),
+                    first_version: first.version.clone(),
+                    first_sha256: first.sha256.clone(),
                     package: deb.package,
                     version: deb.version,
                     arch: deb.architecture,
-                    first: Some(first.path.clone()),
-                    first_sha256: first.sha256.clone(),
                     second: deb.path,
                     second_sha256: deb.sha256,
+                    pool_file,
                 })))
             }
             None => {
                 seen.insert(key, deb.clone());
+                pool_files.insert(pool_file, deb.clone());
                 out.push(deb);
             }
         }
@@ -174,10 +178,15 @@ pub fn plan<'d>(
     inputs: &'d [DebFile],
     keep: Option<usize>,
 ) -> Result<Plan<'d>, RepoError> {
-    let mut pool: HashMap<&str, &str> = HashMap::new();
+    // Pool file -> (SHA256, version) of what holds it: the pool name leaves out the epoch, so
+    // the version there may differ from the one that claims the file.
+    let mut pool: HashMap<String, (String, String)> = HashMap::new();
     for state in others.iter().copied().chain(current) {
         for entry in &state.entries {
-            pool.insert(filename(entry), sha256(entry));
+            pool.insert(
+                filename(entry).to_string(),
+                (sha256(entry).to_string(), EntryKey::of(entry).version),
+            );
         }
     }
     let mut entries: BTreeMap<EntryKey, Paragraph> = current
@@ -196,18 +205,20 @@ pub fn plan<'d>(
         let filename = layout::pool_path(&deb.package, &deb.version, &deb.architecture);
         let indexed = entries.get(&key);
         let published = indexed
-            .map(|e| sha256(e).to_string())
-            .or_else(|| pool.get(filename.as_str()).map(|s| s.to_string()));
+            .map(|e| (sha256(e).to_string(), deb.version.clone()))
+            .or_else(|| pool.get(&filename).cloned());
         match published {
-            Some(sha) if sha != deb.sha256 => {
+            Some((sha, held_by)) if sha != deb.sha256 => {
                 return Err(RepoError::DuplicateVersion(Box::new(Clash {
                     package: deb.package.clone(),
                     version: deb.version.clone(),
                     arch: deb.architecture.clone(),
                     first: None,
+                    first_version: held_by,
                     first_sha256: sha,
                     second: deb.path.clone(),
                     second_sha256: deb.sha256.clone(),
+                    pool_file: filename,
                 })))
             }
             Some(_) if indexed.is_some() => {
@@ -278,12 +289,42 @@ pub fn plan<'d>(
     })
 }
 
-/// The new Release date: `now` (or `SOURCE_DATE_EPOCH`), but always after the previous one so
-/// clients never see a state older than one they already have.
-pub fn release_date(now: i64, previous: Option<i64>) -> i64 {
+/// How long a publish may wait for the clock to pass the previous Release date. Dates have
+/// 1-second resolution, so in normal operation the wait is under a second.
+pub const MAX_DATE_WAIT_SECS: i64 = 2;
+
+/// The Release date of a new state and whether the clock must first reach it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReleaseDate {
+    pub date: i64,
+    /// Sign only once the clock has reached `date`.
+    pub wait: bool,
+}
+
+/// The new Release date from `base` (now, or `SOURCE_DATE_EPOCH`), the previous state's date and
+/// the real clock.
+///
+/// apt refuses a Release dated more than 10 s ahead of its own clock ("not valid yet"), and a
+/// Release dated before the one it has is taken for a stale mirror and silently ignored (apt's
+/// check is `last > new`; an equal date is accepted). So the date is never ahead of the clock
+/// and never before the previous one. Of the two ways to meet both when publishes come within
+/// one second, waiting for the next second beats reusing the same one: every state keeps a
+/// Date of its own, strictly increasing, so apt, mirrors and our own plan can still tell which
+/// of two states is newer, and the cost is under a second per publish in a burst. A previous
+/// date far ahead (written by an older kubedeb, or the clock was set back) is reused rather than
+/// waited out or undercut: going back would make clients that have it ignore the update.
+pub fn release_date(base: i64, previous: Option<i64>, clock: i64) -> ReleaseDate {
+    let floor = previous.map_or(i64::MIN, |p| p.saturating_add(1));
+    let date = base.min(clock).max(floor);
     match previous {
-        Some(previous) => now.max(previous + 1),
-        None => now,
+        Some(previous) if date - clock > MAX_DATE_WAIT_SECS => ReleaseDate {
+            date: previous,
+            wait: false,
+        },
+        _ => ReleaseDate {
+            date,
+            wait: date > clock,
+        },
     }
 }
 
@@ -464,9 +505,46 @@ mod tests {
     }
 
     #[test]
-    fn release_dates_only_move_forward() {
-        assert_eq!(release_date(500, None), 500);
-        assert_eq!(release_date(500, Some(1000)), 1001);
-        assert_eq!(release_date(2000, Some(1000)), 2000);
+    fn an_epoch_collision_names_the_version_that_holds_the_pool_file() {
+        let current = state(1, vec![stanza("k8s-master", "2.0-1", "a")]);
+        let inputs = [deb("k8s-master", "1:2.0-1", "b")];
+        let err = plan(Some(&current), &[], &inputs, None).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(&err, RepoError::DuplicateVersion(c) if c.first_version == "2.0-1"),
+            "{text}"
+        );
+        assert!(text.contains("already has k8s-master 2.0-1 "), "{text}");
+        assert!(text.contains("epoch"), "{text}");
+
+        // Two new debs that would share one pool file are refused before anything is written.
+        let inputs = vec![
+            deb("k8s-master", "3.0-1", "c"),
+            deb("k8s-master", "1:3.0-1", "d"),
+        ];
+        let err = unique_inputs(inputs).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(&err, RepoError::ConflictingInputs(_)), "{text}");
+        assert!(
+            text.contains("is k8s-master 3.0-1 ") && text.contains("is k8s-master 1:3.0-1 "),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn release_dates_move_forward_and_never_ahead_of_the_clock() {
+        let at = |date, wait| ReleaseDate { date, wait };
+        // The clock, or SOURCE_DATE_EPOCH when it is earlier.
+        assert_eq!(release_date(500, None, 500), at(500, false));
+        assert_eq!(release_date(400, None, 500), at(400, false));
+        assert_eq!(release_date(2000, Some(1000), 2000), at(2000, false));
+        // A SOURCE_DATE_EPOCH in the future is clamped to the clock.
+        assert_eq!(release_date(9000, None, 500), at(500, false));
+        // Always after the previous date, waiting for the clock to get there.
+        assert_eq!(release_date(500, Some(1000), 2000), at(1001, false));
+        assert_eq!(release_date(1000, Some(1000), 1000), at(1001, true));
+        assert_eq!(release_date(999, Some(1000), 999), at(1001, true));
+        // A previous date far ahead is reused, never waited out nor undercut.
+        assert_eq!(release_date(1000, Some(1013), 1000), at(1013, false));
     }
 }

@@ -8,7 +8,7 @@ use super::layout::{self, State};
 use super::plan::{self, Plan, PublishedPackage};
 use super::recover::recover;
 use super::sign::{self, KeyChoice, Signer};
-use super::{date, KEYRING_NAME};
+use super::{date, keyring};
 use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 
@@ -151,27 +151,48 @@ fn publish_locked(
     let plan = plan::plan(current.as_ref(), &others, inputs, opts.keep)?;
 
     let private = layout::private_dir(repo);
-    let keyring = layout::public_dir(repo).join(format!("{KEYRING_NAME}.gpg"));
+    let served_keyring = keyring::served(repo);
     let configured = sign::configured(&private)?;
     let wanted = sign::wanted(&private, choice)?;
     let same_signer = wanted.is_some() && wanted == configured;
-    if plan.is_noop(same_signer, keyring.is_file()) {
+    let served: Vec<&State> = others.iter().copied().chain(current.as_ref()).collect();
+    if plan.is_noop(same_signer, keyring::all_known(repo, &served)?) {
+        // A key rotation killed after its switch served the old key too: drop it now.
+        keyring::serve_union(repo, &served, None)?;
         let date = plan.previous_date.map(date::format);
         let fingerprint = configured.map(|s| s.fingerprint);
-        return Ok(report(suite, plan, false, date, fingerprint, keyring));
+        return Ok(report(
+            suite,
+            plan,
+            false,
+            date,
+            fingerprint,
+            served_keyring,
+        ));
     }
 
-    let signer = export_keys(repo, choice, wanted)?;
+    let (signer, key) = prepare_signer(repo, choice, wanted)?;
     let journal = layout::journal_path(repo);
     // The journal names every pool file this publish touches, so a killed run can be tidied up.
     files::write_synced(&journal, plan.touched().join("\n").as_bytes())?;
-    let (state_name, date) = stage(repo, &plan, opts, current.as_ref(), &signer)?;
+    let (state_name, date) = stage(repo, &plan, opts, current.as_ref(), &signer, &key)?;
+    // The served keyring takes the new key before the new state is served and loses the old
+    // one only after: whenever this is killed, each served state verifies with it.
+    keyring::serve_union(repo, &served, Some(&key.0))?;
     files::switch(repo, suite, &state_name)?;
+    keyring::serve_union(repo, &others, Some(&key.0))?;
     tidy(repo, &plan, current.as_ref())?;
     files::remove_if_present(&journal)?;
     sign::tighten(&private)?;
     let fingerprint = Some(signer.fingerprint);
-    Ok(report(suite, plan, true, Some(date), fingerprint, keyring))
+    Ok(report(
+        suite,
+        plan,
+        true,
+        Some(date),
+        fingerprint,
+        served_keyring,
+    ))
 }
 
 fn report(
@@ -194,21 +215,21 @@ fn report(
     }
 }
 
-/// Makes sure the signing key exists and its public half is exported where clients fetch it.
-fn export_keys(
+/// The signer's public key: binary (for `signed-by=`) and armored.
+type PublicKey = (Vec<u8>, Vec<u8>);
+
+/// Makes sure the signing key exists and can sign, and exports its public half. Nothing served
+/// changes: the key reaches clients inside the new state and through the top-level keyring.
+fn prepare_signer(
     repo: &Path,
     choice: Option<&KeyChoice>,
     wanted: Option<Signer>,
-) -> Result<Signer, RepoError> {
+) -> Result<(Signer, PublicKey), RepoError> {
     let private = layout::private_dir(repo);
-    let public = layout::public_dir(repo);
     files::make_private_dir(&private)?;
     let signer = sign::prepare(&private, choice, wanted)?;
-    let (binary_key, armored_key) = signer.export()?;
-    fs::create_dir_all(&public).map_err(RepoError::io("create", &public))?;
-    files::replace_if_changed(&public.join(format!("{KEYRING_NAME}.gpg")), &binary_key)?;
-    files::replace_if_changed(&public.join(format!("{KEYRING_NAME}.asc")), &armored_key)?;
-    Ok(signer)
+    let key = signer.export()?;
+    Ok((signer, key))
 }
 
 /// Copies the new debs into the pool and writes the new state directory, signed and synced,
@@ -219,16 +240,22 @@ fn stage(
     opts: &PublishOptions,
     current: Option<&State>,
     signer: &Signer,
+    key: &PublicKey,
 ) -> Result<(String, String), RepoError> {
     let public = layout::public_dir(repo);
     for (deb, filename) in plan.copies() {
         files::copy_into_pool(&deb.path, &public.join(filename), &deb.sha256)?;
     }
+    let clock = now();
     let base = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|s| s.trim().parse::<i64>().ok())
-        .unwrap_or_else(now);
-    let date_text = date::format(plan::release_date(base, plan.previous_date));
+        .unwrap_or(clock);
+    let release_date = plan::release_date(base, plan.previous_date, clock);
+    if release_date.wait {
+        wait_for_second(release_date.date);
+    }
+    let date_text = date::format(release_date.date);
     let state_name = layout::new_state_name(plan.generation);
     let state_dir = layout::states_dir(repo, &opts.suite).join(&state_name);
     let info = ReleaseInfo {
@@ -239,6 +266,7 @@ fn stage(
         date: &date_text,
     };
     index::write_state(&state_dir, &plan.entries, &info, current)?;
+    keyring::write_into_state(&state_dir, &key.0, &key.1)?;
     // Release.gpg first, InRelease last: a state is complete once InRelease exists.
     signer.sign(
         &state_dir.join("Release"),
@@ -262,6 +290,23 @@ fn tidy(repo: &Path, plan: &Plan, old: Option<&State>) -> Result<(), RepoError> 
         files::remove_if_present(&public.join(filename))?;
     }
     Ok(())
+}
+
+/// Sleeps until the clock has reached the start of `second` (the plan bounds how far off it is).
+fn wait_for_second(second: i64) {
+    let target =
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(second).unwrap_or(0));
+    let limit = std::time::Duration::from_secs(plan::MAX_DATE_WAIT_SECS as u64 + 1);
+    let started = std::time::Instant::now();
+    // A loop, not one sleep: the wall clock may be slewed while we sleep.
+    while let Ok(left) = target.duration_since(std::time::SystemTime::now()) {
+        if started.elapsed() > limit {
+            break;
+        }
+        std::thread::sleep(
+            left.min(std::time::Duration::from_millis(200)) + std::time::Duration::from_millis(1),
+        );
+    }
 }
 
 fn now() -> i64 {

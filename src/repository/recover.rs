@@ -1,7 +1,7 @@
 //! Tidying what a killed publish left, before the next one plans on top of it.
 
 use super::error::RepoError;
-use super::files::{partial_path, remove_if_present};
+use super::files::{partial_path, remove_if_present, remove_stale_partials};
 use super::layout::{self, State};
 use super::KEYRING_NAME;
 use std::collections::BTreeSet;
@@ -10,7 +10,7 @@ use std::io::ErrorKind;
 use std::path::Path;
 
 /// Removes pool files a killed publish added but never indexed, pool files it pruned but did
-/// not delete, staged state directories and a half-made link. Readers never saw any of them:
+/// not delete, any `.partial` in the pool, staged state directories and a half-made link. Readers never saw any of them:
 /// they only follow `dists/<suite>`, which still points at `current`.
 pub fn recover(
     repo: &Path,
@@ -45,6 +45,7 @@ pub fn recover(
         Err(e) if e.kind() == ErrorKind::NotFound => {}
         Err(e) => return Err(RepoError::io("read", &journal)(e)),
     }
+    remove_stale_partials(&public.join("pool"))?;
     remove_if_present(&layout::new_link_path(repo, suite))?;
     for ext in ["gpg", "asc"] {
         remove_if_present(&partial_path(&public.join(format!("{KEYRING_NAME}.{ext}"))))?;

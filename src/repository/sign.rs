@@ -105,7 +105,9 @@ pub fn check_key(key: &str) -> Result<KeyChoice, RepoError> {
         let scratch = tempfile::tempdir()
             .map_err(|e| not_found(format!("cannot make a scratch gpg home: {e}")))?;
         let mut cmd = gpg(Some(scratch.path()));
-        cmd.args(["--with-colons", "--show-keys", "--"]).arg(path);
+        // Reading a secret key file would start an agent, which outlives a killed publish.
+        cmd.args(["--no-autostart", "--with-colons", "--show-keys", "--"])
+            .arg(path);
         let output = cmd
             .output()
             .map_err(|e| not_found(format!("cannot run gpg to read it: {e}")))?;
@@ -309,6 +311,37 @@ pub fn kill_agent(home: &Path) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
+}
+
+/// The armored form of a binary keyring, one block for all its keys (as `gpg --export --armor`
+/// writes it), made in a throw-away gpg home.
+pub fn armor_keyring(binary: &[u8]) -> Result<Vec<u8>, RepoError> {
+    let failed = |detail: String| RepoError::Gpg {
+        action: "armor the public keyring".into(),
+        detail,
+    };
+    let scratch =
+        tempfile::tempdir().map_err(|e| failed(format!("cannot make a scratch gpg home: {e}")))?;
+    let file = scratch.path().join("keyring.gpg");
+    fs::write(&file, binary)
+        .map_err(|e| failed(format!("cannot write {}: {e}", file.display())))?;
+    // Public keys need no agent; one started here would outlive a killed publish.
+    let mut import = gpg(Some(scratch.path()));
+    import.args(["--no-autostart", "--import"]).arg(&file);
+    run(import, "read the public keyring")?;
+    let mut export = gpg(Some(scratch.path()));
+    export.args([
+        "--no-autostart",
+        "--armor",
+        "--export-options",
+        "export-minimal",
+        "--export",
+    ]);
+    let out = run(export, "armor the public keyring")?.stdout;
+    if out.is_empty() {
+        return Err(failed("gpg exported nothing".into()));
+    }
+    Ok(out)
 }
 
 impl Signer {

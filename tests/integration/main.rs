@@ -15,6 +15,7 @@ mod packages;
 mod pipeline;
 mod publish;
 mod publish_apt;
+mod publish_hardening;
 mod publish_kill;
 mod scripts_hardening;
 mod standin;
