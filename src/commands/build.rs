@@ -56,7 +56,7 @@ pub fn build_into(
 
 /// The dist folder, created, locked against another build or `up` writing into it, and rid of
 /// what killed ones left: half-written `.<name>.deb.*.tmp` files and `up` staging folders.
-/// The lock is held until the returned file is dropped.
+/// The lock is held until the returned handle on the folder is dropped.
 pub fn open_dist(dist: &Path) -> anyhow::Result<File> {
     std::fs::create_dir_all(dist).with_context(|| {
         format!(
@@ -64,16 +64,23 @@ pub fn open_dist(dist: &Path) -> anyhow::Result<File> {
             dist.display()
         )
     })?;
-    let lock_path = dist.join(".kubedeb-build.lock");
-    let lock = File::create(&lock_path)
-        .with_context(|| format!("cannot create {}", lock_path.display()))?;
-    if let Err(std::fs::TryLockError::WouldBlock) = lock.try_lock() {
-        eprintln!(
-            "waiting for another kubedeb build into {} to finish",
-            dist.display()
-        );
-        lock.lock()
-            .with_context(|| format!("cannot lock {}", lock_path.display()))?;
+    // flock on the folder itself: no lock file shows up among the packages.
+    let lock = File::open(dist)
+        .with_context(|| format!("cannot open the dist folder {}", dist.display()))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            eprintln!(
+                "waiting for another kubedeb build into {} to finish",
+                dist.display()
+            );
+            lock.lock()
+                .with_context(|| format!("cannot lock the dist folder {}", dist.display()))?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e)
+                .with_context(|| format!("cannot lock the dist folder {}", dist.display()))
+        }
     }
     let entries = std::fs::read_dir(dist)
         .with_context(|| format!("cannot list the dist folder {}", dist.display()))?;
