@@ -544,6 +544,16 @@ fn a_refused_up_leaves_dist_as_it_was() {
     ok(&run(d, &publish));
 }
 
+/// What `systemd-analyze verify` says about a unit file.
+fn systemd_verify(unit: &Path) -> String {
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(unit)
+        .output()
+        .expect("systemd-analyze (apt-get install systemd)");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
 #[test]
 fn invalid_unit_overrides_are_refused_naming_file_and_line() {
     let t = SeedTarballs::new();
@@ -553,6 +563,15 @@ fn invalid_unit_overrides_are_refused_naming_file_and_line() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/systemd/etcd.service"),
     )
     .unwrap();
+    // The shipped unit as an override builds, and systemd has nothing to say about it.
+    let templates = dir.path().join("templates-override");
+    std::fs::create_dir_all(templates.join("systemd")).unwrap();
+    std::fs::write(templates.join("systemd/etcd.service"), &shipped).unwrap();
+    let mut args = BUILD.to_vec();
+    args.extend(["--templates", "templates-override"]);
+    ok(&run(dir.path(), &args));
+    assert_eq!(systemd_verify(&templates.join("systemd/etcd.service")), "");
+    std::fs::remove_dir_all(dir.path().join("dist")).unwrap();
     let line_of = |needle: &str| {
         shipped
             .lines()
@@ -571,18 +590,20 @@ fn invalid_unit_overrides_are_refused_naming_file_and_line() {
     ];
     for (good, bad, says) in cases {
         assert!(shipped.contains(good), "{good}");
-        let templates = dir.path().join("templates-override");
-        std::fs::create_dir_all(templates.join("systemd")).unwrap();
         std::fs::write(
             templates.join("systemd/etcd.service"),
             shipped.replacen(good, bad, 1),
         )
         .unwrap();
-        let mut args = BUILD.to_vec();
-        args.extend(["--templates", "templates-override"]);
         let out = run(dir.path(), &args);
         let line = format!("line {}", line_of(good));
         refused(&out, &["systemd/etcd.service", "--templates", &line, says]);
+        // systemd itself objects to the same line.
+        let systemd = systemd_verify(&templates.join("systemd/etcd.service"));
+        assert!(
+            systemd.contains(&format!("etcd.service:{}:", line_of(good))),
+            "{bad}: systemd-analyze said: {systemd}"
+        );
         assert!(
             !dir.path().join("dist").exists()
                 || std::fs::read_dir(dir.path().join("dist"))

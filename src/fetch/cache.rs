@@ -1,10 +1,12 @@
-//! The cache folder's extracted binaries and refused files: what a fetch leaves for the next one and for `build`.
+//! The cache folder's extracted binaries, refused files and lock: what a fetch leaves for the next one and for `build`.
 
 use super::error::Tampered;
 use super::trust::Expected;
 use super::{extract, FetchError, Fetcher};
 use crate::catalog::{Component, Release};
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 /// The folder holding a release's extracted binaries.
@@ -129,6 +131,46 @@ pub(super) fn tidy_staging(bin: &Path) -> Result<(), FetchError> {
         }
     }
     Ok(())
+}
+
+/// Takes the cache's flock, waiting (and saying so) while another fetch holds it.
+pub(super) fn lock(cache: &Path) -> Result<File, FetchError> {
+    let path = cache.join(".fetch.lock");
+    let io = |action| {
+        let path = path.clone();
+        move |cause| FetchError::Io {
+            action,
+            path,
+            cause,
+        }
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io("open the cache lock"))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            eprintln!(
+                "waiting for another kubedeb fetch on {} ({}) to finish",
+                cache.display(),
+                holder.trim()
+            );
+            file.lock().map_err(io("lock the cache with"))?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io("lock the cache with")(e)),
+    }
+    // Who holds it, for the message of the next fetch that has to wait.
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| write!(file, "pid {}", std::process::id()))
+        .map_err(io("write"))?;
+    Ok(file)
 }
 
 pub(super) fn remove_file(path: &Path) -> Result<(), FetchError> {

@@ -231,7 +231,7 @@ impl<'a> Fetcher<'a> {
         } else {
             ProgressDrawTarget::hidden()
         };
-        let cache_lock = lock_cache(&opts.cache)?;
+        let cache_lock = cache::lock(&opts.cache)?;
         cache::tidy_staging(&opts.cache.join("bin"))?;
         Ok(Fetcher {
             opts,
@@ -346,47 +346,6 @@ impl<'a> Fetcher<'a> {
             Err(e) => Err(Refused::Fatal(e)),
         }
     }
-}
-
-/// Takes the cache's flock, waiting (and saying so) while another fetch holds it.
-fn lock_cache(cache: &Path) -> Result<File, FetchError> {
-    let path = cache.join(".fetch.lock");
-    let io = |action| {
-        let path = path.clone();
-        move |cause| FetchError::Io {
-            action,
-            path,
-            cause,
-        }
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io("open the cache lock"))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            eprintln!(
-                "waiting for another kubedeb fetch on {} ({}) to finish",
-                cache.display(),
-                holder.trim()
-            );
-            file.lock().map_err(io("lock the cache with"))?;
-        }
-        Err(std::fs::TryLockError::Error(e)) => return Err(io("lock the cache with")(e)),
-    }
-    // Who holds it, for the message of the next fetch that has to wait.
-    use std::io::{Seek, Write};
-    file.set_len(0)
-        .and_then(|()| file.rewind())
-        .and_then(|()| write!(file, "pid {}", std::process::id()))
-        .map_err(io("write"))?;
-    Ok(file)
 }
 
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
