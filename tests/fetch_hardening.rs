@@ -284,6 +284,37 @@ fn a_download_larger_than_fetch_max_download_is_cut_off() {
 }
 
 #[test]
+fn a_decompression_bomb_is_refused_by_fetch_max_download() {
+    let mut t = SeedTarballs::new();
+    let zeros = vec![0u8; 8 << 20];
+    t.etcd = tar_gz(&[
+        ("etcd-v2.2.1-linux-amd64/", b"", 0o755),
+        ("etcd-v2.2.1-linux-amd64/README.md", &zeros, 0o644),
+        ("etcd-v2.2.1-linux-amd64/etcd", &elf_program(), 0o755),
+        ("etcd-v2.2.1-linux-amd64/etcdctl", &elf_program(), 0o755),
+    ]);
+    assert!(t.etcd.len() < 256 << 10);
+    let dir = project_with(&t);
+    init_with_fetch_settings(dir.path(), "max_download = \"512 KiB\"");
+    let out = run(
+        dir.path(),
+        &[
+            "fetch",
+            "--catalog",
+            "catalog.toml",
+            "--cache",
+            "cache",
+            "--from",
+            "tarballs",
+        ],
+    );
+    refused(
+        &out,
+        &[ETCD_FILE, "decompression bomb", "fetch.max_download"],
+    );
+}
+
+#[test]
 fn concurrent_fetches_on_one_cache_all_succeed() {
     let t = SeedTarballs::new();
     for round in 0..30 {

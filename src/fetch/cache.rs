@@ -224,7 +224,15 @@ impl Fetcher<'_> {
             ))
             .tempdir_in(parent)
             .map_err(io("create a staging folder in", parent))?;
-        let found = extract::extract(tarball, release, staging.path(), self.opts.max_binary)?;
+        let found = extract::extract(
+            tarball,
+            release,
+            staging.path(),
+            extract::Limits {
+                max_binary: self.opts.max_binary,
+                max_download: self.opts.max_download,
+            },
+        )?;
         let sums: String = found
             .iter()
             .map(|(name, e)| format!("{}  {name}\n", e.sha256))

@@ -16,12 +16,22 @@ use std::path::{Path, PathBuf};
 const MAX_LONG_NAME: u64 = 4 * 1024;
 /// A PAX record holds a few short keys (path, mtime, ...).
 const MAX_PAX: u64 = 64 * 1024;
+/// Each archive level may unpack to this many times fetch.max_download: release tarballs
+/// compress 3 to 4 times, a decompression bomb a thousand times, and time is bounded too.
+const MAX_RATIO: u64 = 8;
 
 /// One binary still to be found: the remaining member path, one archive level per element.
 struct Want<'a> {
     name: &'a str,
     rest: &'a [String],
     full: &'a [String],
+}
+
+/// The size settings extraction obeys (fetch.max_binary, fetch.max_download).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Limits {
+    pub max_binary: u64,
+    pub max_download: u64,
 }
 
 /// An extracted binary and the sha256 of its bytes, hashed while they were written.
@@ -37,7 +47,7 @@ pub(super) fn extract(
     tarball: &Path,
     release: &Release,
     staging: &Path,
-    max_binary: u64,
+    limits: Limits,
 ) -> Result<BTreeMap<String, Extracted>, FetchError> {
     let file = File::open(tarball).map_err(|cause| FetchError::Io {
         action: "open the tarball",
@@ -58,7 +68,8 @@ pub(super) fn extract(
         tarball,
         release,
         staging,
-        max_binary,
+        max_binary: limits.max_binary,
+        max_unpacked: limits.max_download.saturating_mul(MAX_RATIO),
     };
     ctx.walk(file, &[], wants, &mut found)?;
     for (name, extracted) in &found {
@@ -86,6 +97,8 @@ struct Ctx<'a> {
     release: &'a Release,
     staging: &'a Path,
     max_binary: u64,
+    /// The most bytes one archive level may unpack to.
+    max_unpacked: u64,
 }
 
 /// The name records that describe the next entry.
@@ -192,6 +205,11 @@ impl Ctx<'_> {
         found: &mut BTreeMap<String, Extracted>,
     ) -> Result<(), FetchError> {
         let reader = decompress(reader).map_err(|e| self.archive_error(inside, e))?;
+        let reader = Bounded {
+            inner: reader,
+            left: self.max_unpacked,
+            limit: self.max_unpacked,
+        };
         let mut archive = tar::Archive::new(reader);
         let wanted: BTreeSet<String> = wants.iter().map(|w| w.rest[0].clone()).collect();
         let mut taken = BTreeSet::new();
@@ -383,6 +401,28 @@ fn normalize(path: &str) -> String {
         path = rest;
     }
     path.trim_end_matches('/').to_string()
+}
+
+/// A reader that fails once more than `limit` bytes came through.
+struct Bounded<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
+            io::Error::other(format!(
+                "it unpacks to more than {} bytes ({MAX_RATIO} times fetch.max_download): refused \
+                 as a decompression bomb; if the release really is that large, raise \
+                 fetch.max_download in cluster.toml",
+                self.limit
+            ))
+        })?;
+        Ok(n)
+    }
 }
 
 /// A tar stream, gunzipped or unxz'd when its first bytes say so.
