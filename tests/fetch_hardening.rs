@@ -338,6 +338,32 @@ fn concurrent_fetches_on_one_cache_all_succeed() {
 }
 
 #[test]
+fn a_build_during_a_fetch_on_its_cache_reads_whole_binaries() {
+    let t = SeedTarballs::new();
+    let dir = project_with(&t);
+    ok(&run(dir.path(), FETCH));
+    for round in 0..10 {
+        // --from re-extracts every time: the fetch replaces the binaries the build reads.
+        let fetch = command(dir.path(), FETCH)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let build = command(dir.path(), BUILD)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        for out in [
+            fetch.wait_with_output().unwrap(),
+            build.wait_with_output().unwrap(),
+        ] {
+            assert!(out.status.success(), "round {round}: {}", text(&out));
+        }
+    }
+}
+
+#[test]
 fn a_killed_fetch_leaves_no_staging_folder_behind() {
     let t = SeedTarballs::new();
     let dir = project_with(&t);

@@ -4,7 +4,7 @@ use crate::catalog::Catalog;
 use crate::cli::{BuildArgs, DebArgs, PackageArgs};
 use crate::config::Config;
 use crate::deb::{write_deb, BuildOptions};
-use crate::fetch::{fetched, Binaries};
+use crate::fetch::{fetched, read_lock, Binaries};
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 pub fn run(args: &BuildArgs) -> anyhow::Result<()> {
     let (config, catalog) = super::load(&args.cluster)?;
+    // Held until the packages are written: a fetch meanwhile would swap the binaries under us.
+    let _cache = read_lock(&args.cache)?;
     let binaries = fetched(&args.cache, &config, &catalog)?;
     for deb in build(&args.packages, &config, &catalog, &binaries)? {
         println!("{}", deb.display());

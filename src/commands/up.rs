@@ -13,6 +13,8 @@ pub fn run(args: &UpArgs) -> anyhow::Result<()> {
         &catalog,
         &super::fetch::options(&args.fetch, &config)?,
     )?;
+    // Another fetch may slip in between the two locks; while this one is held none can.
+    let _cache = crate::fetch::read_lock(&args.fetch.cache)?;
     // Built into a staging folder and moved into dist/ only once published: a refused publish
     // leaves dist/ as it was, so what the README publishes from there still publishes.
     let dist = &args.packages.dist;

@@ -133,9 +133,43 @@ pub(super) fn tidy_staging(bin: &Path) -> Result<(), FetchError> {
     Ok(())
 }
 
+/// The cache lock's file.
+fn lock_file(cache: &Path) -> PathBuf {
+    cache.join(".fetch.lock")
+}
+
+/// A shared hold on the cache lock, for a build reading the binaries: no fetch replaces them
+/// meanwhile. `None` when no fetch ever ran there (then nothing is fetched to read either).
+pub fn read_lock(cache: &Path) -> Result<Option<File>, FetchError> {
+    let path = lock_file(cache);
+    let file = match File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(cause) => {
+            return Err(FetchError::Io {
+                action: "open the cache lock",
+                path,
+                cause,
+            })
+        }
+    };
+    if let Err(std::fs::TryLockError::WouldBlock) = file.try_lock_shared() {
+        eprintln!(
+            "waiting for the kubedeb fetch on {} to finish",
+            cache.display()
+        );
+    }
+    file.lock_shared().map_err(|cause| FetchError::Io {
+        action: "lock the cache with",
+        path,
+        cause,
+    })?;
+    Ok(Some(file))
+}
+
 /// Takes the cache's flock, waiting (and saying so) while another fetch holds it.
 pub(super) fn lock(cache: &Path) -> Result<File, FetchError> {
-    let path = cache.join(".fetch.lock");
+    let path = lock_file(cache);
     let io = |action| {
         let path = path.clone();
         move |cause| FetchError::Io {

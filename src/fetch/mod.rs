@@ -6,7 +6,7 @@
 //! - `bin/<component>-<version>/<binary>`: the extracted binaries (`.sha256` holds the tarball's hash,
 //!   `.sha256sums` each binary's, checked again before the binaries are used);
 //! - `kubedeb.lock`: hashes trusted on first use for tarballs without a published checksum;
-//! - `.fetch.lock`: flock'd by the running fetch, so two fetches on one cache take turns.
+//! - `.fetch.lock`: flock'd by the running fetch (shared by a build), so they take turns.
 //!
 //! Sources are tried in order: each mirror base URL (`<mirror>/<file>`), then upstream's URL.
 //! Whatever the source (the cache, `--from`, a download), its tarball is let in at one place,
@@ -20,8 +20,8 @@ mod lock;
 mod sources;
 mod trust;
 
-pub use cache::binaries_dir;
 use cache::Cached;
+pub use cache::{binaries_dir, read_lock};
 pub use error::{FetchError, NotExecutable};
 
 use crate::catalog::{Catalog, Component, Release};
