@@ -4,13 +4,16 @@ use crate::catalog::Catalog;
 use crate::cli::{BuildArgs, DebArgs, PackageArgs};
 use crate::config::Config;
 use crate::deb::{write_deb, BuildOptions};
-use crate::fetch::{fetched, Binaries};
+use crate::fetch::{fetched, read_lock, Binaries};
 use anyhow::Context;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 
 pub fn run(args: &BuildArgs) -> anyhow::Result<()> {
     let (config, catalog) = super::load(&args.cluster)?;
+    // Held until the packages are written: a fetch meanwhile would swap the binaries under us.
+    let _cache = read_lock(&args.cache)?;
     let binaries = fetched(&args.cache, &config, &catalog)?;
     for deb in build(&args.packages, &config, &catalog, &binaries)? {
         println!("{}", deb.display());
@@ -19,8 +22,20 @@ pub fn run(args: &BuildArgs) -> anyhow::Result<()> {
 }
 
 /// Builds every package into the dist folder the command line names, each file written whole
-/// or not at all; `kubedeb up` uses it too.
+/// or not at all.
 pub fn build(
+    args: &PackageArgs,
+    config: &Config,
+    catalog: &Catalog,
+    binaries: &Binaries,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let _dist = open_dist(&args.dist)?;
+    build_into(&args.dist, args, config, catalog, binaries)
+}
+
+/// Builds every package into `dir` (the dist folder, or `kubedeb up`'s staging folder in it).
+pub fn build_into(
+    dir: &Path,
     args: &PackageArgs,
     config: &Config,
     catalog: &Catalog,
@@ -31,22 +46,63 @@ pub fn build(
         .map(|(name, path)| (name.to_string(), path.to_path_buf()))
         .collect();
     let specs = crate::packages::specs(config, catalog, &map, args.templates.as_deref())?;
-    let dist = &args.dist;
+    let opts = options(&args.deb)?;
+    specs
+        .iter()
+        .map(|spec| {
+            write_deb(spec, &opts, dir)
+                .with_context(|| format!("building {}", spec.control.package))
+        })
+        .collect()
+}
+
+/// The dist folder, created, locked against another build or `up` writing into it, and rid of
+/// what killed ones left: half-written `.<name>.deb.*.tmp` files and `up` staging folders.
+/// The lock is held until the returned handle on the folder is dropped.
+pub fn open_dist(dist: &Path) -> anyhow::Result<File> {
     std::fs::create_dir_all(dist).with_context(|| {
         format!(
             "cannot create the dist folder {}; choose another with --dist",
             dist.display()
         )
     })?;
-    let opts = options(&args.deb)?;
-    specs
-        .iter()
-        .map(|spec| {
-            write_deb(spec, &opts, dist)
-                .with_context(|| format!("building {}", spec.control.package))
-        })
-        .collect()
+    // flock on the folder itself: no lock file shows up among the packages.
+    let lock = File::open(dist)
+        .with_context(|| format!("cannot open the dist folder {}", dist.display()))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            eprintln!(
+                "waiting for another kubedeb build into {} to finish",
+                dist.display()
+            );
+            lock.lock()
+                .with_context(|| format!("cannot lock the dist folder {}", dist.display()))?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e)
+                .with_context(|| format!("cannot lock the dist folder {}", dist.display()))
+        }
+    }
+    let entries = std::fs::read_dir(dist)
+        .with_context(|| format!("cannot list the dist folder {}", dist.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list {}", dist.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if name.starts_with('.') && name.ends_with(".tmp") && path.is_file() {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove the leftover {}", path.display()))?;
+        } else if name.starts_with(UP_STAGING) && path.is_dir() {
+            std::fs::remove_dir_all(&path)
+                .with_context(|| format!("cannot remove the leftover {}", path.display()))?;
+        }
+    }
+    Ok(lock)
 }
+
+/// The prefix of the folder in dist/ that `kubedeb up` builds into before publishing.
+pub const UP_STAGING: &str = ".up-staging-";
 
 /// The writer's options from the command line, with `SOURCE_DATE_EPOCH` from the environment,
 /// else the packages' changelog date.

@@ -35,5 +35,7 @@ pub fn options(args: &FetchArgs, config: &Config) -> anyhow::Result<FetchOptions
         mirrors,
         from: args.from.clone(),
         cache: args.cache.clone(),
+        max_download: config.fetch.max_download,
+        max_binary: config.fetch.max_binary,
     })
 }

@@ -83,13 +83,17 @@ pub struct Certificates {
     pub extra_sans: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FetchSettings {
     /// Mirror base URLs tried in order before upstream.
     pub mirrors: Vec<String>,
     /// A user catalog file adding versions, URLs and hashes.
     pub catalog: Option<String>,
+    /// The largest tarball a download may deliver, like "2 GiB".
+    pub max_download: String,
+    /// The largest binary extracted from a tarball, like "512 MiB".
+    pub max_binary: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -152,6 +156,17 @@ impl Default for Kubelet {
         Kubelet {
             pause_image: "daocloud.io/gpx_dev/pause:0.8.0".into(),
             config: String::new(),
+        }
+    }
+}
+
+impl Default for FetchSettings {
+    fn default() -> Self {
+        FetchSettings {
+            mirrors: Vec::new(),
+            catalog: None,
+            max_download: "2 GiB".into(),
+            max_binary: "512 MiB".into(),
         }
     }
 }

@@ -77,6 +77,10 @@ mirrors = {mirrors}
 # Your own release catalog, merged over the built-in one (adds versions, URLs, sha256 pins);
 # a relative path is relative to this file's folder.
 {catalog}
+# The largest tarball one download may deliver, and the largest binary taken out of a tarball
+# (B, KiB, MiB, GiB or TiB): a hostile mirror cannot fill the disk or the memory.
+max_download = {max_download}
+max_binary = {max_binary}
 
 [package]
 # Debian revision of the k8s-* packages: raise it to ship changed settings as an upgrade.
@@ -99,6 +103,8 @@ maintainer = {maintainer}
         docker_opts = v(&d.docker.extra_opts),
         extra_sans = v(&d.certificates.extra_sans),
         mirrors = v(&d.fetch.mirrors),
+        max_download = v(&d.fetch.max_download),
+        max_binary = v(&d.fetch.max_binary),
         revision = v(&d.package.revision),
         maintainer = v(&d.package.maintainer),
     )

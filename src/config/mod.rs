@@ -29,8 +29,21 @@ pub struct Config {
     pub kubelet: Kubelet,
     pub docker: Docker,
     pub certificates: Certificates,
-    pub fetch: FetchSettings,
+    pub fetch: Fetch,
     pub package: PackageSettings,
+}
+
+/// Where releases come from and how large they may be (the `[fetch]` section).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetch {
+    /// Mirror base URLs tried in order before upstream.
+    pub mirrors: Vec<String>,
+    /// A user catalog file adding versions, URLs and hashes.
+    pub catalog: Option<String>,
+    /// fetch.max_download in bytes: a source sending more is cut off.
+    pub max_download: u64,
+    /// fetch.max_binary in bytes: a larger binary in a tarball is refused.
+    pub max_binary: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -514,6 +527,24 @@ mod tests {
         let mut c = valid();
         c.kubelet.pause_image = "gpx_dev/Pause:0.8.0".into();
         refused(c, "kubelet.pause_image", "path component");
+    }
+
+    #[test]
+    fn fetch_sizes_parse_with_binary_units_and_bad_ones_name_the_setting() {
+        let v = valid().validate().unwrap();
+        assert_eq!(v.fetch.max_download, 2 << 30);
+        assert_eq!(v.fetch.max_binary, 512 << 20);
+        assert_eq!(validate::parse_size("4096").unwrap(), 4096);
+        assert_eq!(validate::parse_size("3KiB").unwrap(), 3072);
+        for bad in ["", "2 GB", "1.5 GiB", "-1 MiB", "0 MiB", "99999999999 TiB"] {
+            assert!(validate::parse_size(bad).is_err(), "{bad:?}");
+        }
+        let mut c = valid();
+        c.fetch.max_binary = "lots".into();
+        refused(c, "fetch.max_binary", "MiB");
+        let mut c = valid();
+        c.fetch.max_download = "0 GiB".into();
+        refused(c, "fetch.max_download", "zero");
     }
 
     #[test]

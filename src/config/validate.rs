@@ -130,6 +130,9 @@ impl ConfigFile {
         let backend = self.check_backend(&mut p);
         let subnets = self.check_flannel_extra(&mut p, flannel);
         let node_ports = self.check_node_ports(&mut p);
+        let max_download =
+            parse_setting_size(&mut p, "fetch.max_download", &self.fetch.max_download);
+        let max_binary = parse_setting_size(&mut p, "fetch.max_binary", &self.fetch.max_binary);
         self.check_rest(&mut p);
 
         // Every check that found nothing wrong gave its value.
@@ -141,6 +144,8 @@ impl ConfigFile {
             Some(backend),
             Some((flannel_subnet_len, flannel_subnets)),
             Some(node_ports),
+            Some(max_download),
+            Some(max_binary),
             true,
         ) = (
             master,
@@ -150,6 +155,8 @@ impl ConfigFile {
             backend,
             subnets,
             node_ports,
+            max_download,
+            max_binary,
             p.0.is_empty(),
         )
         else {
@@ -180,7 +187,12 @@ impl ConfigFile {
             kubelet: self.kubelet.clone(),
             docker: self.docker.clone(),
             certificates: self.certificates.clone(),
-            fetch: self.fetch.clone(),
+            fetch: super::Fetch {
+                mirrors: self.fetch.mirrors.clone(),
+                catalog: self.fetch.catalog.clone(),
+                max_download,
+                max_binary,
+            },
             package: self.package.clone(),
         })
     }
@@ -530,6 +542,46 @@ fn is_dns_name(name: &str, any_case: bool) -> bool {
 }
 
 /// Docker's reference grammar: `[domain[:port]/]path[:tag][@digest]`, lowercase path components.
+/// A size setting's value in bytes, or a problem naming the setting.
+fn parse_setting_size(p: &mut Problems, setting: &str, text: &str) -> Option<u64> {
+    match parse_size(text) {
+        Ok(bytes) => Some(bytes),
+        Err(why) => {
+            p.add(setting, format!("{text:?} {why}"));
+            None
+        }
+    }
+}
+
+/// "512 MiB", "2GiB", "1048576": a byte count with an optional binary unit (B, KiB, MiB, GiB, TiB).
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let shift = match unit.trim() {
+        "" | "B" => 0,
+        "KiB" => 10,
+        "MiB" => 20,
+        "GiB" => 30,
+        "TiB" => 40,
+        _ => return Err(
+            "is not a size; write a whole number with B, KiB, MiB, GiB or TiB, like \"512 MiB\""
+                .into(),
+        ),
+    };
+    let n: u64 = digits.parse().map_err(|_| {
+        "is not a size; write a whole number with B, KiB, MiB, GiB or TiB, like \"512 MiB\""
+            .to_string()
+    })?;
+    if n == 0 {
+        return Err("is zero: nothing could be fetched; give a size like \"512 MiB\"".into());
+    }
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| "is too large; give a size below 16 EiB, like \"2 GiB\"".to_string())
+}
+
 pub(crate) fn check_image_reference(reference: &str) -> Result<(), String> {
     let (rest, digest) = match reference.split_once('@') {
         Some((rest, digest)) => (rest, Some(digest)),

@@ -82,6 +82,7 @@ pub(super) fn download(
     http: &Http,
     url: &str,
     part: &Path,
+    max: u64,
     bar: &ProgressBar,
     say: &dyn Fn(String),
 ) -> Result<Downloaded, String> {
@@ -149,10 +150,24 @@ pub(super) fn download(
             .header("Content-Length")
             .and_then(|l| l.parse::<u64>().ok())
             .map(|len| start + len);
+        let too_large = |size: u64| {
+            let _ = remove(part);
+            format!(
+                "it sends {size} bytes or more, more than fetch.max_download ({max} bytes): cut off; \
+                 if the release really is that large, raise fetch.max_download in cluster.toml"
+            )
+        };
+        if let Some(total) = total.filter(|&t| t > max) {
+            return Err(too_large(total));
+        }
         bar.set_length(total.unwrap_or(0));
         bar.set_position(start);
-        let mut body = response.into_reader();
+        // One byte past the limit tells a source that sends too much from one that sends just enough.
+        let mut body = response.into_reader().take((max + 1).saturating_sub(start));
         let (copied, result) = copy(&mut body, &mut out, bar);
+        if start + copied > max {
+            return Err(too_large(start + copied));
+        }
         let result =
             result.and_then(|()| out.sync_all().map_err(|e| write_error(part, e).to_string()));
         match result {

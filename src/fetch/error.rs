@@ -53,12 +53,25 @@ pub enum FetchError {
     Lock { path: PathBuf, problem: String },
     #[error("{release} has not been fetched ({path} is missing or out of date): run `kubedeb fetch` first")]
     NotFetched { release: String, path: PathBuf },
+    #[error(transparent)]
+    Tampered(Box<Tampered>),
     #[error("binary {binary} of {release} is also provided by another component; rename it in your catalog")]
     DuplicateBinary { binary: String, release: String },
     #[error("no binary named {binary} was fetched (have: {known})")]
     NoSuchBinary { binary: String, known: String },
     #[error("{}", several(.0))]
     Several(Vec<FetchError>),
+}
+
+/// An extracted binary whose bytes changed since `fetch` recorded their sha256.
+#[derive(Debug, thiserror::Error)]
+#[error("{release}: {} changed since `kubedeb fetch` extracted it (sha256 {actual}, recorded {recorded}): refused to package it; run `kubedeb fetch` to extract it again", path.display())]
+pub struct Tampered {
+    pub release: String,
+    pub binary: String,
+    pub path: PathBuf,
+    pub recorded: String,
+    pub actual: String,
 }
 
 /// A binary in a tarball that is not an x86-64 Linux executable.

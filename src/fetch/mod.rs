@@ -3,8 +3,10 @@
 //! Layout of the cache folder:
 //! - `downloads/<file>` (and `<file>.part` while downloading): verified tarballs;
 //! - `quarantine/<file>`: the last copy refused for a wrong hash or content;
-//! - `bin/<component>-<version>/<binary>`: the extracted binaries (`.sha256` holds the tarball's hash);
-//! - `kubedeb.lock`: hashes trusted on first use for tarballs without a published checksum.
+//! - `bin/<component>-<version>/<binary>`: the extracted binaries (`.sha256` holds the tarball's hash,
+//!   `.sha256sums` each binary's, checked again before the binaries are used);
+//! - `kubedeb.lock`: hashes trusted on first use for tarballs without a published checksum;
+//! - `.fetch.lock`: flock'd by the running fetch (shared by a build), so they take turns.
 //!
 //! Sources are tried in order: each mirror base URL (`<mirror>/<file>`), then upstream's URL.
 //! Whatever the source (the cache, `--from`, a download), its tarball is let in at one place,
@@ -18,7 +20,8 @@ mod lock;
 mod sources;
 mod trust;
 
-pub use cache::binaries_dir;
+use cache::Cached;
+pub use cache::{binaries_dir, read_lock};
 pub use error::{FetchError, NotExecutable};
 
 use crate::catalog::{Catalog, Component, Release};
@@ -34,7 +37,7 @@ use std::path::{Path, PathBuf};
 use trust::{expected_hash, Expected};
 
 /// Where `fetch` gets tarballs from and keeps its results.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct FetchOptions {
     /// Mirror base URLs, tried in order before upstream: a mirror serves `<base>/<tarball file name>`.
     pub mirrors: Vec<String>,
@@ -42,6 +45,22 @@ pub struct FetchOptions {
     pub from: Option<PathBuf>,
     /// Downloads, the lock file and extracted binaries.
     pub cache: PathBuf,
+    /// fetch.max_download: the most bytes one download may deliver.
+    pub max_download: u64,
+    /// fetch.max_binary: the largest binary taken out of a tarball.
+    pub max_binary: u64,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions {
+            mirrors: Vec::new(),
+            from: None,
+            cache: PathBuf::new(),
+            max_download: 2 << 30,
+            max_binary: 512 << 20,
+        }
+    }
 }
 
 /// The extracted binaries, by name (`kube-apiserver`, `flanneld`, `etcd`, ...).
@@ -105,12 +124,16 @@ pub fn fetched(cache: &Path, cfg: &Config, catalog: &Catalog) -> Result<Binaries
         let release = catalog.release(component, cfg.version(component))?;
         let dir = binaries_dir(cache, component, &release.version);
         let expected = expected_hash(release, &lock)?;
-        let found = cache::complete(&dir, release, expected.as_ref()).ok_or_else(|| {
-            FetchError::NotFetched {
-                release: format!("{component} {}", release.version),
-                path: dir.clone(),
+        let found = match cache::complete(&dir, release, expected.as_ref()) {
+            Cached::Complete(found) => found,
+            Cached::Tampered(e) => return Err(e),
+            Cached::Absent => {
+                return Err(FetchError::NotFetched {
+                    release: format!("{component} {}", release.version),
+                    path: dir.clone(),
+                })
             }
-        })?;
+        };
         binaries.add(release, found)?;
     }
     Ok(binaries)
@@ -189,6 +212,8 @@ struct Fetcher<'a> {
     lock_guard: std::sync::Mutex<()>,
     http: Option<Http>,
     progress: MultiProgress,
+    /// The flock on `.fetch.lock`, held while this fetch runs (released when the file closes).
+    _cache_lock: File,
 }
 
 impl<'a> Fetcher<'a> {
@@ -206,6 +231,8 @@ impl<'a> Fetcher<'a> {
         } else {
             ProgressDrawTarget::hidden()
         };
+        let cache_lock = cache::lock(&opts.cache)?;
+        cache::tidy_staging(&opts.cache.join("bin"))?;
         Ok(Fetcher {
             opts,
             lock: Lock::new(lock_path(&opts.cache)),
@@ -213,6 +240,7 @@ impl<'a> Fetcher<'a> {
             // --from means no network at all: not even an HTTP client.
             http: opts.from.is_none().then(Http::new),
             progress: MultiProgress::with_draw_target(target),
+            _cache_lock: cache_lock,
         })
     }
 
@@ -227,17 +255,22 @@ impl<'a> Fetcher<'a> {
     fn release(&self, release: &Release) -> Result<Found, FetchError> {
         let dest = binaries_dir(&self.opts.cache, release.component, &release.version);
         let expected = self.expected(release)?;
-        if let Some(found) = cache::complete(&dest, release, expected.as_ref()) {
-            self.say(format!(
-                "{} {}: already fetched in {}",
-                release.component,
-                release.version,
-                dest.display()
-            ));
-            return Ok(found);
-        }
+        // A tarball given by hand is always checked, even when the cache holds that release.
         if let Some(dir) = &self.opts.from {
             return self.carried_in(release, dir, expected.as_ref(), &dest);
+        }
+        match cache::complete(&dest, release, expected.as_ref()) {
+            Cached::Complete(found) => {
+                self.say(format!(
+                    "{} {}: already fetched in {}",
+                    release.component,
+                    release.version,
+                    dest.display()
+                ));
+                return Ok(found);
+            }
+            Cached::Tampered(e) => self.say(format!("{e}; extracting again")),
+            Cached::Absent => {}
         }
         if let Some(found) = self.cached(release, expected.as_ref(), &dest)? {
             return Ok(found);

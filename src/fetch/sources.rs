@@ -155,7 +155,9 @@ impl Fetcher<'_> {
             .progress_chars("=> "),
         );
         bar.set_message(release.file.clone());
-        let result = download::download(http, url, part, &bar, &|m| self.say(m));
+        let result = download::download(http, url, part, self.opts.max_download, &bar, &|m| {
+            self.say(m)
+        });
         bar.finish_and_clear();
         self.progress.remove(&bar);
         let downloaded = result.map_err(Failure::Source)?;

@@ -4,6 +4,7 @@
 mod describe;
 mod manifest;
 pub mod render;
+pub mod unit_check;
 
 pub use describe::describe;
 pub use manifest::{FileKind, Unit};
@@ -65,6 +66,8 @@ pub enum PackageError {
         path: PathBuf,
         cause: std::io::Error,
     },
+    #[error(transparent)]
+    BadUnit(Box<BadUnit>),
     #[error("cannot compress the changelog of {package}: {cause}")]
     Changelog {
         package: String,
@@ -172,6 +175,18 @@ pub fn packages(input: &BuildInput) -> Result<Vec<PackageSpec>, PackageError> {
         .collect()
 }
 
+/// A unit file that does not pass [`unit_check`], with where it came from.
+#[derive(Debug, thiserror::Error)]
+#[error("{package}: the unit {path} (template {template} from {from}) line {line}: {problem}; fix the template, systemd would not run it as meant")]
+pub struct BadUnit {
+    pub package: String,
+    pub path: String,
+    pub template: String,
+    pub from: String,
+    pub line: usize,
+    pub problem: String,
+}
+
 fn build_one(
     def: &PackageDef,
     upstream: &Upstream,
@@ -274,6 +289,22 @@ fn build_one(
     for file in &def.file {
         check_path(name, file)?;
         let text = templates.render(&file.template, ctx)?;
+        if file.kind == manifest::FileKind::Unit {
+            unit_check::check(&text).map_err(|p| {
+                PackageError::BadUnit(Box::new(BadUnit {
+                    package: name.clone(),
+                    path: file.path.clone(),
+                    template: file.template.clone(),
+                    from: if templates.overridden().contains(&file.template) {
+                        "your --templates folder".into()
+                    } else {
+                        "the built-in templates".into()
+                    },
+                    line: p.line,
+                    problem: p.problem,
+                }))
+            })?;
+        }
         entries.push(Entry::file(
             file.path.clone(),
             file.kind.mode(),

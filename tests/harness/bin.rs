@@ -9,8 +9,11 @@ pub const DOCKER_API: &str = env!("CARGO_BIN_EXE_kubedeb-docker-api");
 /// `kubedeb` with nothing from the caller's environment that would change its behaviour:
 /// no proxies (the tests' servers are on loopback) and no SOURCE_DATE_EPOCH (tests that want
 /// one set it).
+/// `KUBEDEB_UNDER_TEST=/path/to/kubedeb` runs the tests against another build (an older one,
+/// to see which tests fail there).
 pub fn kubedeb() -> Command {
-    let mut cmd = Command::new(KUBEDEB);
+    let program = std::env::var_os("KUBEDEB_UNDER_TEST").unwrap_or_else(|| KUBEDEB.into());
+    let mut cmd = Command::new(program);
     for var in [
         "HTTP_PROXY",
         "HTTPS_PROXY",

@@ -10,6 +10,7 @@ mod deb_writer;
 mod docker_api;
 mod errors;
 mod fetch;
+mod fetch_hardening;
 mod harness_checks;
 mod packages;
 mod pipeline;

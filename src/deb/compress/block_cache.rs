@@ -1,8 +1,10 @@
 //! The on-disk cache of compressed blocks: one file per block, named after its input and the
 //! compressor settings, checked against its SHA-256 before every use and written atomically.
 //!
-//! Entry layout: `KDBLOCK1`, SHA-256 of everything after it (32 bytes), the block bytes,
-//! then the trailer: unpadded size, uncompressed size and block length (u64 LE each).
+//! Entry layout: `KDBLOCK2`, the entry's key (32 bytes, the hash its file is named after),
+//! SHA-256 of the key and everything after the head (32 bytes), the block bytes, then the
+//! trailer: unpadded size, uncompressed size and block length (u64 LE each). The key inside
+//! binds the bytes to their name: an entry copied or renamed over another is not used.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
@@ -13,8 +15,8 @@ use sha2::{Digest, Sha256};
 use super::xz::Record;
 use crate::deb::error::DebError;
 
-const MAGIC: &[u8; 8] = b"KDBLOCK1";
-const HEAD: u64 = 8 + 32;
+const MAGIC: &[u8; 8] = b"KDBLOCK2";
+const HEAD: u64 = 8 + 32 + 32;
 const TRAILER: u64 = 24;
 
 /// A verified block inside an open cache file.
@@ -32,6 +34,13 @@ pub enum Lookup {
     Miss,
     /// The entry failed its check and was removed.
     Corrupt,
+}
+
+/// Where a block's entry lives and the key it must carry inside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub path: PathBuf,
+    key: [u8; 32],
 }
 
 #[derive(Debug)]
@@ -62,7 +71,7 @@ impl BlockCache {
     }
 
     /// The entry for the block input with this SHA-256.
-    pub fn entry(&self, input_sha256: &[u8; 32]) -> PathBuf {
+    pub fn entry(&self, input_sha256: &[u8; 32]) -> Entry {
         let mut key = Sha256::new();
         key.update(b"kubedeb block cache v1\0");
         key.update(env!("CARGO_PKG_VERSION").as_bytes());
@@ -70,18 +79,22 @@ impl BlockCache {
         key.update(self.params.as_bytes());
         key.update(b"\0");
         key.update(input_sha256);
-        self.dir
-            .join(format!("{}.blk", hex::encode(key.finalize())))
+        let key: [u8; 32] = key.finalize().into();
+        Entry {
+            path: self.dir.join(format!("{}.blk", hex::encode(key))),
+            key,
+        }
     }
 
     /// Opens and checks the entry; a damaged one is deleted so the caller recompresses.
-    pub fn lookup(&self, path: &Path, uncompressed: u64) -> Result<Lookup, DebError> {
+    pub fn lookup(&self, entry: &Entry, uncompressed: u64) -> Result<Lookup, DebError> {
+        let path = &entry.path;
         let mut file = match File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Lookup::Miss),
             Err(e) => return Err(cache_err(path, "open the entry")(e)),
         };
-        match check(&mut file, uncompressed, self.pad_to)
+        match check(&mut file, &entry.key, uncompressed, self.pad_to)
             .map_err(cache_err(path, "read the entry"))?
         {
             Some((record, len)) => Ok(Lookup::Hit(CachedBlock {
@@ -104,9 +117,10 @@ impl BlockCache {
     /// Writes a new entry at `path` from what `compress` produces, returning it open.
     pub fn store(
         &self,
-        path: &Path,
+        entry: &Entry,
         compress: impl FnOnce(&mut dyn Write) -> io::Result<Record>,
     ) -> Result<CachedBlock, DebError> {
+        let path = &entry.path;
         let write = || -> io::Result<CachedBlock> {
             let tmp = tempfile::Builder::new()
                 .prefix(".tmp-")
@@ -117,6 +131,7 @@ impl BlockCache {
                 count: 0,
             };
             out.inner.write_all(&[0; HEAD as usize])?;
+            out.hasher.update(entry.key);
             let record = compress(&mut out)?;
             let len = out.count;
             if len != record.unpadded.next_multiple_of(self.pad_to) {
@@ -130,6 +145,7 @@ impl BlockCache {
             let digest = hasher.finalize();
             file.seek(SeekFrom::Start(0))?;
             file.write_all(MAGIC)?;
+            file.write_all(&entry.key)?;
             file.write_all(&digest)?;
             let file = tmp.persist(path).map_err(|e| e.error)?;
             Ok(CachedBlock {
@@ -156,7 +172,12 @@ fn trailer(record: Record, len: u64) -> [u8; TRAILER as usize] {
 }
 
 /// The record and block length of a sound entry, None for a damaged one.
-fn check(file: &mut File, uncompressed: u64, pad_to: u64) -> io::Result<Option<(Record, u64)>> {
+fn check(
+    file: &mut File,
+    key: &[u8; 32],
+    uncompressed: u64,
+    pad_to: u64,
+) -> io::Result<Option<(Record, u64)>> {
     let size = file.metadata()?.len();
     if size < HEAD + TRAILER {
         return Ok(None);
@@ -173,6 +194,7 @@ fn check(file: &mut File, uncompressed: u64, pad_to: u64) -> io::Result<Option<(
     };
     let len = field(2);
     if &head[..8] != MAGIC
+        || &head[8..40] != key
         || record.uncompressed != uncompressed
         || len != record.unpadded.next_multiple_of(pad_to)
         || Some(size) != HEAD.checked_add(len).and_then(|n| n.checked_add(TRAILER))
@@ -181,6 +203,7 @@ fn check(file: &mut File, uncompressed: u64, pad_to: u64) -> io::Result<Option<(
     }
     file.seek(SeekFrom::Start(HEAD))?;
     let mut hasher = Sha256::new();
+    hasher.update(key);
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         let n = file.read(&mut buf)?;
@@ -189,7 +212,7 @@ fn check(file: &mut File, uncompressed: u64, pad_to: u64) -> io::Result<Option<(
         }
         hasher.update(&buf[..n]);
     }
-    if hasher.finalize()[..] != head[8..] {
+    if hasher.finalize()[..] != head[40..] {
         return Ok(None);
     }
     Ok(Some((record, len)))
@@ -222,18 +245,22 @@ mod tests {
         Sha256::digest(input).into()
     }
 
-    fn stored(cache: &BlockCache, input: &[u8]) -> PathBuf {
-        let path = cache.entry(&key(input));
+    fn stored(cache: &BlockCache, input: &[u8]) -> Entry {
+        stored_as(cache, input, b"compressed!")
+    }
+
+    fn stored_as(cache: &BlockCache, input: &[u8], block: &'static [u8]) -> Entry {
+        let entry = cache.entry(&key(input));
         cache
-            .store(&path, |w| {
-                w.write_all(b"compressed!")?;
+            .store(&entry, |w| {
+                w.write_all(block)?;
                 Ok(Record {
-                    unpadded: 11,
+                    unpadded: block.len() as u64,
                     uncompressed: input.len() as u64,
                 })
             })
             .unwrap();
-        path
+        entry
     }
 
     fn read_back(hit: CachedBlock) -> Vec<u8> {
@@ -248,8 +275,8 @@ mod tests {
     fn stores_checks_and_finds_entries() {
         let dir = tempfile::tempdir().unwrap();
         let cache = BlockCache::open(&dir.path().join("blocks"), "test".into(), 1).unwrap();
-        let path = stored(&cache, b"input");
-        match cache.lookup(&path, 5).unwrap() {
+        let entry = stored(&cache, b"input");
+        match cache.lookup(&entry, 5).unwrap() {
             Lookup::Hit(hit) => assert_eq!(read_back(hit), b"compressed!"),
             other => panic!("{other:?}"),
         }
@@ -276,7 +303,8 @@ mod tests {
     fn damaged_entries_are_removed_not_used() {
         let dir = tempfile::tempdir().unwrap();
         let cache = BlockCache::open(dir.path(), "test".into(), 1).unwrap();
-        let path = stored(&cache, b"input");
+        let entry = stored(&cache, b"input");
+        let path = entry.path.clone();
         let good = fs::read(&path).unwrap();
         type Damage<'a> = &'a dyn Fn(&mut Vec<u8>);
         let damage: [Damage; 4] = [
@@ -293,13 +321,27 @@ mod tests {
             damage(&mut bytes);
             fs::write(&path, &bytes).unwrap();
             assert!(
-                matches!(cache.lookup(&path, 5).unwrap(), Lookup::Corrupt),
+                matches!(cache.lookup(&entry, 5).unwrap(), Lookup::Corrupt),
                 "damage {i}"
             );
             assert!(!path.exists(), "damage {i}");
         }
         fs::write(&path, &good).unwrap();
         // Right bytes, wrong expectation: a block for another input length is not used either.
-        assert!(matches!(cache.lookup(&path, 6).unwrap(), Lookup::Corrupt));
+        assert!(matches!(cache.lookup(&entry, 6).unwrap(), Lookup::Corrupt));
+    }
+
+    #[test]
+    fn an_entry_under_another_key_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = BlockCache::open(dir.path(), "test".into(), 1).unwrap();
+        // Same input length, so only the key tells the two apart.
+        let a = stored_as(&cache, b"aaaaa", b"block of a");
+        let b = stored_as(&cache, b"bbbbb", b"block of b");
+        let (bytes_a, bytes_b) = (fs::read(&a.path).unwrap(), fs::read(&b.path).unwrap());
+        fs::write(&a.path, &bytes_b).unwrap();
+        fs::write(&b.path, &bytes_a).unwrap();
+        assert!(matches!(cache.lookup(&a, 5).unwrap(), Lookup::Corrupt));
+        assert!(matches!(cache.lookup(&b, 5).unwrap(), Lookup::Corrupt));
     }
 }

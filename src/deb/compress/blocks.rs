@@ -117,8 +117,8 @@ impl Shared {
                 corrupt: false,
             });
         };
-        let path = cache.entry(&key);
-        let corrupt = match cache.lookup(&path, len)? {
+        let entry = cache.entry(&key);
+        let corrupt = match cache.lookup(&entry, len)? {
             Lookup::Hit(hit) => {
                 return Ok(Block {
                     record: hit.record,
@@ -131,7 +131,7 @@ impl Shared {
             Lookup::Miss => false,
         };
         let codec = self.codec;
-        let stored = cache.store(&path, |w| codec.compress(&mut reader, w).map(|(_, r)| r))?;
+        let stored = cache.store(&entry, |w| codec.compress(&mut reader, w).map(|(_, r)| r))?;
         Ok(Block {
             record: stored.record,
             out: Output::Cached(stored),
