@@ -90,6 +90,15 @@ impl Server {
             .unwrap()
     }
 
+    fn threads(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap()
+    }
+
     fn connect(&self) -> TcpStream {
         let stream = TcpStream::connect(&self.addr).unwrap();
         stream
@@ -189,6 +198,40 @@ fn stalled_downloads_never_delay_another_clients_in_release() {
         "InRelease took {took:?} with 8 stalled clients"
     );
     drop(stalled);
+}
+
+#[test]
+fn idle_connections_cost_no_threads_and_others_are_still_answered() {
+    let repo = repository();
+    let server = Server::start(repo.path(), &[]);
+    let before = server.threads();
+    // Half send nothing, half a request line and no end of headers.
+    let idle: Vec<TcpStream> = (0..300)
+        .map(|i| {
+            let mut s = server.connect();
+            if i % 2 == 1 {
+                s.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+            }
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let during = server.threads();
+    assert!(
+        during <= before + 4,
+        "{} idle connections took the server from {before} to {during} threads",
+        idle.len()
+    );
+    let started = Instant::now();
+    assert_eq!(
+        server.get("GET", "/dists/stable/InRelease", &[]).status,
+        200
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
