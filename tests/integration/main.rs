@@ -19,5 +19,6 @@ mod publish_apt;
 mod publish_hardening;
 mod publish_kill;
 mod scripts_hardening;
+mod serve_limits;
 mod standin;
 mod templates;
