@@ -33,12 +33,28 @@ fn booted_hosts_run_docker_etcd_and_the_standins() {
     let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
     let mut c = Checks::new("booted hosts: docker, etcd and the stand-ins");
     let image = e2e_image();
+    let lab = boot_hosts_with_the_standins(&image);
+    hosts_boot_with_systemd(&mut c, &lab);
+    docker_runs_and_routes_to_the_master(&mut c, &lab);
+    let master = lab.host("master");
+    etcd_holds_the_flannel_network(&mut c, master);
+    for host in lab.hosts() {
+        flannel_puts_docker_on_its_lease(&mut c, host, master.ip);
+    }
+    etcd_holds_a_lease_per_host(&mut c, master);
+    apiserver_answers(&mut c, master);
+    kubelets_register_their_nodes(&mut c, &lab);
+    c.finish();
+}
+
+/// Boots `master`, `node1` and `both` with the stand-ins in /usr/local/bin, and Debian's etcd on the master.
+fn boot_hosts_with_the_standins(image: &Path) -> Lab {
     let bin = standin::build_standins(
         &std::env::temp_dir().join(format!("kubedeb-e2e-bin-{}", std::process::id())),
     );
     let mut lab = Lab::new();
     for name in ["master", "node1", "both"] {
-        lab.boot(name, &image, |root| {
+        lab.boot(name, image, |root| {
             for program in standin::PROGRAMS {
                 copy_into(
                     root,
@@ -58,6 +74,10 @@ fn booted_hosts_run_docker_etcd_and_the_standins() {
         });
     }
     let _ = std::fs::remove_dir_all(bin.parent().unwrap());
+    lab
+}
+
+fn hosts_boot_with_systemd(c: &mut Checks, lab: &Lab) {
     for host in lab.hosts() {
         let state = host.wait_booted(Duration::from_secs(180));
         c.check(
@@ -65,8 +85,11 @@ fn booted_hosts_run_docker_etcd_and_the_standins() {
             Ok(()),
         );
     }
-    let master = lab.host("master");
-    let master_ip = master.ip;
+}
+
+/// Docker is up on every host, and the nodes route to the master over the bridge.
+fn docker_runs_and_routes_to_the_master(c: &mut Checks, lab: &Lab) {
+    let master_ip = lab.host("master").ip;
     for host in lab.hosts() {
         c.check(
             &format!("{}: docker.service is active", host.name),
@@ -90,7 +113,11 @@ fn booted_hosts_run_docker_etcd_and_the_standins() {
             );
         }
     }
+}
 
+/// Debian's etcd runs on the master as the packages run it, and holds the flannel network.
+fn etcd_holds_the_flannel_network(c: &mut Checks, master: &Host) {
+    let master_ip = master.ip;
     let etcd = format!(
         "systemd-run --unit=etcd --property=Type=notify /usr/local/bin/etcd -name infra -data-dir /var/lib/etcd \
          -listen-client-urls http://127.0.0.1:4001,http://{master_ip}:4001 -advertise-client-urls http://{master_ip}:4001 \
@@ -109,62 +136,71 @@ fn booted_hosts_run_docker_etcd_and_the_standins() {
         )
         .map(|_| ()),
     );
-    for host in lab.hosts() {
-        let flanneld = format!(
-            "systemd-run --unit=flanneld --property=Type=notify /usr/local/bin/flanneld \
-             --etcd-endpoints=http://{master_ip}:4001 --ip-masq --iface={}",
-            host.ip
-        );
-        c.check(
-            &format!(
-                "{}: flanneld stand-in started as a notify service",
-                host.name
-            ),
-            on(host, &flanneld).map(|_| ()),
-        );
-        let env = on(host, "cat /run/flannel/subnet.env").unwrap_or_default();
-        let subnet = env_value(&env, "FLANNEL_SUBNET").unwrap_or_default();
-        c.check(
-            &format!(
-                "{}: subnet.env has a /24 of 172.16.0.0/16 and MTU 1450",
-                host.name
-            ),
+}
+
+/// flanneld takes a lease for `host`, and Docker moves onto it.
+fn flannel_puts_docker_on_its_lease(c: &mut Checks, host: &Host, master_ip: std::net::Ipv4Addr) {
+    let flanneld = format!(
+        "systemd-run --unit=flanneld --property=Type=notify /usr/local/bin/flanneld \
+         --etcd-endpoints=http://{master_ip}:4001 --ip-masq --iface={}",
+        host.ip
+    );
+    c.check(
+        &format!(
+            "{}: flanneld stand-in started as a notify service",
+            host.name
+        ),
+        on(host, &flanneld).map(|_| ()),
+    );
+    let env = on(host, "cat /run/flannel/subnet.env").unwrap_or_default();
+    let subnet = env_value(&env, "FLANNEL_SUBNET").unwrap_or_default();
+    c.check(
+        &format!(
+            "{}: subnet.env has a /24 of 172.16.0.0/16 and MTU 1450",
+            host.name
+        ),
+        ensure(
+            inside(&subnet, "172.16.0.0/16")
+                && subnet.ends_with(".1/24")
+                && env_value(&env, "FLANNEL_MTU").as_deref() == Some("1450"),
+            || format!("subnet.env: {env:?}"),
+        ),
+    );
+    // Docker on the flannel subnet through a runtime drop-in, as k8s-flannel does with its own.
+    let dropin = "mkdir -p /run/systemd/system/docker.service.d && cat > /run/systemd/system/docker.service.d/e2e.conf <<'EOF'\n\
+         [Service]\nEnvironmentFile=/run/flannel/subnet.env\nExecStart=\n\
+         ExecStart=/usr/sbin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock --bip=${FLANNEL_SUBNET} --mtu=${FLANNEL_MTU} --ip-masq=false\nEOF\n\
+         systemctl daemon-reload && ip link set docker0 down && ip link del docker0 && systemctl restart docker";
+    c.check(
+        &format!("{}: docker restarts on the flannel subnet", host.name),
+        on(host, dropin).map(|_| ()),
+    );
+    c.check(
+        &format!(
+            "{}: a container runs on docker0 inside the lease with the flannel MTU",
+            host.name
+        ),
+        docker_container_on_bridge(host).and_then(|(ip, (addr, mtu))| {
             ensure(
-                inside(&subnet, "172.16.0.0/16")
-                    && subnet.ends_with(".1/24")
-                    && env_value(&env, "FLANNEL_MTU").as_deref() == Some("1450"),
-                || format!("subnet.env: {env:?}"),
-            ),
-        );
-        // Docker on the flannel subnet through a runtime drop-in, as k8s-flannel does with its own.
-        let dropin = "mkdir -p /run/systemd/system/docker.service.d && cat > /run/systemd/system/docker.service.d/e2e.conf <<'EOF'\n\
-             [Service]\nEnvironmentFile=/run/flannel/subnet.env\nExecStart=\n\
-             ExecStart=/usr/sbin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock --bip=${FLANNEL_SUBNET} --mtu=${FLANNEL_MTU} --ip-masq=false\nEOF\n\
-             systemctl daemon-reload && ip link set docker0 down && ip link del docker0 && systemctl restart docker";
-        c.check(
-            &format!("{}: docker restarts on the flannel subnet", host.name),
-            on(host, dropin).map(|_| ()),
-        );
-        c.check(
-            &format!(
-                "{}: a container runs on docker0 inside the lease with the flannel MTU",
-                host.name
-            ),
-            docker_container_on_bridge(host).and_then(|(ip, (addr, mtu))| {
-                ensure(
-                    addr == subnet && mtu == 1450 && inside(&format!("{ip}/32"), &subnet),
-                    || format!("docker0 {addr} mtu {mtu}, container {ip}, lease {subnet}"),
-                )
-            }),
-        );
-    }
+                addr == subnet && mtu == 1450 && inside(&format!("{ip}/32"), &subnet),
+                || format!("docker0 {addr} mtu {mtu}, container {ip}, lease {subnet}"),
+            )
+        }),
+    );
+}
+
+fn etcd_holds_a_lease_per_host(c: &mut Checks, master: &Host) {
     c.check(
         "master: etcd holds one lease per flannel host",
         on(master, "ETCDCTL_API=2 etcdctl --endpoints http://127.0.0.1:4001 ls /coreos.com/network/subnets").and_then(
             |out| ensure(out.lines().count() == 3, || format!("leases: {out}")),
         ),
     );
+}
 
+/// The apiserver stand-in starts on the master and answers /healthz.
+fn apiserver_answers(c: &mut Checks, master: &Host) {
+    let master_ip = master.ip;
     let apiserver = format!(
         "systemd-run --unit=kube-apiserver /usr/local/bin/kube-apiserver --insecure-bind-address=0.0.0.0 \
          --insecure-port=8080 --etcd-servers=http://127.0.0.1:4001 --logtostderr=true \
@@ -179,6 +215,12 @@ fn booted_hosts_run_docker_etcd_and_the_standins() {
         eventually(master, 30, "curl -fsS http://127.0.0.1:8080/healthz")
             .and_then(|b| ensure(b == "ok", || b)),
     );
+}
+
+/// The kubelets on the nodes reach the master and register their nodes.
+fn kubelets_register_their_nodes(c: &mut Checks, lab: &Lab) {
+    let master = lab.host("master");
+    let master_ip = master.ip;
     for name in ["node1", "both"] {
         let host = lab.host(name);
         let kubelet = format!(
@@ -213,7 +255,6 @@ fn booted_hosts_run_docker_etcd_and_the_standins() {
         )
         .map(|_| ()),
     );
-    c.finish();
 }
 
 // ------------------------------------------------------------------ the whole flow of issue 4
@@ -497,7 +538,38 @@ fn cluster_from_the_served_repository_through_its_lifecycle() {
     let mut c = Checks::new("issue 4: cluster from the served repository");
     let image = e2e_image();
     let mut lab = Lab::new();
-    let mut clusters = vec![
+    let mut clusters = two_clusters();
+    init_and_publish(&mut c, &clusters);
+    boot_hosts(&mut c, &mut lab, &image);
+    serve_the_repositories(&mut c, &lab, &mut clusters);
+    let installed = install_from_the_pages(&mut c, &lab, &clusters);
+    installed_checks(
+        &mut c,
+        &lab,
+        &clusters,
+        "daocloud.io/gpx_dev/pause:0.8.0",
+        "install:",
+    );
+    let fingerprints_before: Vec<String> = clusters
+        .iter()
+        .map(|cl| fingerprints(lab.host(cl.master)).unwrap_or_default())
+        .collect();
+    let new_image = "registry.example.org/pause:0.8.0";
+    upgrade_to_revision_2(&mut c, &lab, &clusters, new_image);
+    installed_checks(&mut c, &lab, &clusters, new_image, "upgrade:");
+    certificates_unchanged(&mut c, &lab, &clusters, &fingerprints_before);
+    for i in &INSTALLS {
+        remove(&mut c, lab.host(i.host), i);
+        purge(&mut c, lab.host(i.host), i, &installed.listings[i.host]);
+    }
+    reinstall(&mut c, &lab, &installed.commands);
+    installed_checks(&mut c, &lab, &clusters, new_image, "reinstall:");
+    c.finish();
+}
+
+/// Cluster a, mastered by `master`, and cluster b, mastered by `both`, each with its own release folder.
+fn two_clusters() -> Vec<Cluster> {
+    vec![
         Cluster::new(
             "a",
             "master",
@@ -512,8 +584,12 @@ fn cluster_from_the_served_repository_through_its_lifecycle() {
             8081,
             write_release,
         ),
-    ];
-    for cl in &clusters {
+    ]
+}
+
+/// `kubedeb init` and `kubedeb up` in each cluster's folder, with Debian's etcd 3.4 as the etcd.
+fn init_and_publish(c: &mut Checks, clusters: &[Cluster]) {
+    for cl in clusters {
         let init = kubedeb(
             cl.path(),
             &["init", "--master-ip", &cl.master_ip.to_string()],
@@ -528,17 +604,24 @@ fn cluster_from_the_served_repository_through_its_lifecycle() {
             cl.up().map(|_| ()),
         );
     }
+}
+
+fn boot_hosts(c: &mut Checks, lab: &mut Lab, image: &Path) {
     for name in ["master", "node1", "both"] {
-        lab.boot(name, &image, |_| {});
+        lab.boot(name, image, |_| {});
     }
     for host in lab.hosts() {
         let state = host.wait_booted(Duration::from_secs(180));
         c.check(&format!("{} booted ({state})", host.name), Ok(()));
     }
-    for cl in &mut clusters {
-        let served = cl.serve(&lab);
+}
+
+/// `kubedeb serve` for each cluster on the bridge, whose masters must be the hosts at their master_ip.
+fn serve_the_repositories(c: &mut Checks, lab: &Lab, clusters: &mut [Cluster]) {
+    for cl in clusters.iter_mut() {
+        let served = cl.serve(lab);
         c.require(
-            &format!("cluster {}: kubedeb serve on {}", cl.name, cl.url(&lab)),
+            &format!("cluster {}: kubedeb serve on {}", cl.name, cl.url(lab)),
             served,
         );
     }
@@ -549,13 +632,23 @@ fn cluster_from_the_served_repository_through_its_lifecycle() {
         "hosts have the masters' addresses",
         ensure(assert_master_ips, || "boot order changed".into()),
     );
+}
 
-    // The operator's steps, from each cluster's page.
+/// What the install leaves for the later steps.
+struct Installed {
+    /// Each host's files before the install, for the purge to compare with.
+    listings: std::collections::HashMap<&'static str, String>,
+    /// The install commands each host ran from its cluster's page, for the reinstall.
+    commands: std::collections::HashMap<&'static str, Vec<String>>,
+}
+
+/// The operator's steps, from each cluster's page.
+fn install_from_the_pages(c: &mut Checks, lab: &Lab, clusters: &[Cluster]) -> Installed {
     let mut listings = std::collections::HashMap::new();
     let mut install_commands: std::collections::HashMap<&str, Vec<String>> = Default::default();
     for i in &INSTALLS {
         let host = lab.host(i.host);
-        let url = clusters[i.cluster].url(&lab);
+        let url = clusters[i.cluster].url(lab);
         let page = eventually(host, 30, &format!("curl -fsS {url}/"));
         let page = match page {
             Ok(p) => p,
@@ -587,21 +680,15 @@ fn cluster_from_the_served_repository_through_its_lifecycle() {
             install_commands.entry(i.host).or_default().push(cmd);
         }
     }
-    installed_checks(
-        &mut c,
-        &lab,
-        &clusters,
-        "daocloud.io/gpx_dev/pause:0.8.0",
-        "install:",
-    );
-    let fingerprints_before: Vec<String> = clusters
-        .iter()
-        .map(|cl| fingerprints(lab.host(cl.master)).unwrap_or_default())
-        .collect();
+    Installed {
+        listings,
+        commands: install_commands,
+    }
+}
 
-    // Upgrade with a changed setting.
-    let new_image = "registry.example.org/pause:0.8.0";
-    for cl in &clusters {
+/// Upgrade with a changed setting: revision 2 with `new_image` as the pause image.
+fn upgrade_to_revision_2(c: &mut Checks, lab: &Lab, clusters: &[Cluster], new_image: &str) {
+    for cl in clusters {
         cl.set("pause_image", &format!("\"{new_image}\""));
         cl.set("revision", "2");
         c.require(
@@ -630,107 +717,117 @@ fn cluster_from_the_served_repository_through_its_lifecycle() {
             }),
         );
     }
-    installed_checks(&mut c, &lab, &clusters, new_image, "upgrade:");
-    for (cl, before) in clusters.iter().zip(&fingerprints_before) {
+}
+
+fn certificates_unchanged(c: &mut Checks, lab: &Lab, clusters: &[Cluster], before: &[String]) {
+    for (cl, before) in clusters.iter().zip(before) {
         c.check(
             &format!("upgrade: {}: the certificates are unchanged", cl.master),
             fingerprints(lab.host(cl.master))
                 .and_then(|now| ensure(&now == before && !now.is_empty(), || now)),
         );
     }
+}
 
-    // Remove, then purge.
-    for i in &INSTALLS {
-        let host = lab.host(i.host);
-        let units = units_of(host, i.packages).unwrap_or_default();
-        c.check(
-            &format!("remove: {}: apt-get remove", i.host),
-            on(
-                host,
-                &format!("apt-get -y remove {} </dev/null", i.packages.join(" ")),
-            )
-            .map(|_| ()),
-        );
-        let running = on(
+/// `apt-get remove` stops the services and gives Docker its default bridge back.
+fn remove(c: &mut Checks, host: &Host, i: &Install) {
+    let units = units_of(host, i.packages).unwrap_or_default();
+    c.check(
+        &format!("remove: {}: apt-get remove", i.host),
+        on(
             host,
-            "for p in etcd kube-apiserver kube-controller kube-scheduler kubelet kube-proxy flanneld; do \
-             pgrep -x $p >/dev/null && echo $p; done; true",
+            &format!("apt-get -y remove {} </dev/null", i.packages.join(" ")),
         )
-        .unwrap_or_default();
-        let active = on(
-            host,
-            &format!(
-                "for u in {}; do systemctl is-active -q $u && echo $u; done; true",
-                units.join(" ")
-            ),
-        )
-        .unwrap_or_default();
-        c.check(
-            &format!("remove: {}: the services are stopped", i.host),
-            ensure(
-                running.trim().is_empty() && active.trim().is_empty(),
-                || format!("running: {running} active: {active}"),
-            ),
-        );
-        c.check(
-            &format!(
-                "remove: {}: Docker runs again on its default bridge",
-                i.host
-            ),
-            on(host, "systemctl is-active docker")
-                .and_then(|_| docker_container_on_bridge(host))
-                .and_then(|(ip, (addr, mtu))| {
-                    ensure(
-                        addr == "172.17.0.1/16"
-                            && mtu == 1500
-                            && inside(&format!("{ip}/32"), "172.17.0.0/16"),
-                        || {
-                            let why =
-                                host.sh("ls -l /run/flannel /etc/systemd/system/docker.service.d \
-                                 /lib/systemd/system/docker.service.d 2>&1 || true; \
-                                 journalctl -b --no-pager -n 25 -u docker.service 2>&1");
-                            format!("docker0 {addr} mtu {mtu}, container {ip}\n{}", why.stdout)
-                        },
-                    )
-                }),
-        );
-        c.check(
-            &format!("purge: {}: apt-get purge", i.host),
-            on(
-                host,
-                &format!("apt-get -y purge {} </dev/null", i.packages.join(" ")),
-            )
-            .map(|_| ()),
-        );
-        let after = on(host, LISTING).unwrap_or_default();
-        let before = &listings[i.host];
-        let b: std::collections::BTreeSet<&str> = before.lines().collect();
-        let a: std::collections::BTreeSet<&str> = after.lines().collect();
-        let left: Vec<&&str> = a.difference(&b).collect();
-        let lost: Vec<&&str> = b.difference(&a).collect();
-        c.check(
-            &format!(
-                "purge: {}: no file is left that the packages or their scripts created",
-                i.host
-            ),
-            ensure(left.is_empty(), || format!("left: {left:?}")),
-        );
-        c.check(
-            &format!(
-                "purge: {}: no file that was there before the install is gone",
-                i.host
-            ),
-            ensure(lost.is_empty(), || format!("gone: {lost:?}")),
-        );
-        c.check(
-            &format!("purge: {}: the kube-cert group is gone", i.host),
-            ensure(on(host, "getent group kube-cert").is_err(), || {
-                "kube-cert still exists".into()
+        .map(|_| ()),
+    );
+    let running = on(
+        host,
+        "for p in etcd kube-apiserver kube-controller kube-scheduler kubelet kube-proxy flanneld; do \
+         pgrep -x $p >/dev/null && echo $p; done; true",
+    )
+    .unwrap_or_default();
+    let active = on(
+        host,
+        &format!(
+            "for u in {}; do systemctl is-active -q $u && echo $u; done; true",
+            units.join(" ")
+        ),
+    )
+    .unwrap_or_default();
+    c.check(
+        &format!("remove: {}: the services are stopped", i.host),
+        ensure(
+            running.trim().is_empty() && active.trim().is_empty(),
+            || format!("running: {running} active: {active}"),
+        ),
+    );
+    c.check(
+        &format!(
+            "remove: {}: Docker runs again on its default bridge",
+            i.host
+        ),
+        on(host, "systemctl is-active docker")
+            .and_then(|_| docker_container_on_bridge(host))
+            .and_then(|(ip, (addr, mtu))| {
+                ensure(
+                    addr == "172.17.0.1/16"
+                        && mtu == 1500
+                        && inside(&format!("{ip}/32"), "172.17.0.0/16"),
+                    || {
+                        let why =
+                            host.sh("ls -l /run/flannel /etc/systemd/system/docker.service.d \
+                             /lib/systemd/system/docker.service.d 2>&1 || true; \
+                             journalctl -b --no-pager -n 25 -u docker.service 2>&1");
+                        format!("docker0 {addr} mtu {mtu}, container {ip}\n{}", why.stdout)
+                    },
+                )
             }),
-        );
-    }
+    );
+}
 
-    // Install again.
+/// `apt-get purge` leaves the host's files as `before` (its listing before the install) had them.
+fn purge(c: &mut Checks, host: &Host, i: &Install, before: &str) {
+    c.check(
+        &format!("purge: {}: apt-get purge", i.host),
+        on(
+            host,
+            &format!("apt-get -y purge {} </dev/null", i.packages.join(" ")),
+        )
+        .map(|_| ()),
+    );
+    let after = on(host, LISTING).unwrap_or_default();
+    let b: std::collections::BTreeSet<&str> = before.lines().collect();
+    let a: std::collections::BTreeSet<&str> = after.lines().collect();
+    let left: Vec<&&str> = a.difference(&b).collect();
+    let lost: Vec<&&str> = b.difference(&a).collect();
+    c.check(
+        &format!(
+            "purge: {}: no file is left that the packages or their scripts created",
+            i.host
+        ),
+        ensure(left.is_empty(), || format!("left: {left:?}")),
+    );
+    c.check(
+        &format!(
+            "purge: {}: no file that was there before the install is gone",
+            i.host
+        ),
+        ensure(lost.is_empty(), || format!("gone: {lost:?}")),
+    );
+    c.check(
+        &format!("purge: {}: the kube-cert group is gone", i.host),
+        ensure(on(host, "getent group kube-cert").is_err(), || {
+            "kube-cert still exists".into()
+        }),
+    );
+}
+
+/// Install again, with the commands each host ran from its page.
+fn reinstall(
+    c: &mut Checks,
+    lab: &Lab,
+    install_commands: &std::collections::HashMap<&'static str, Vec<String>>,
+) {
     for i in &INSTALLS {
         let host = lab.host(i.host);
         for cmd in &install_commands[i.host] {
@@ -741,6 +838,4 @@ fn cluster_from_the_served_repository_through_its_lifecycle() {
             );
         }
     }
-    installed_checks(&mut c, &lab, &clusters, new_image, "reinstall:");
-    c.finish();
 }

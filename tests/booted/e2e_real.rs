@@ -240,19 +240,7 @@ impl<'a> Lifecycle<'a> {
 #[test]
 fn real_daemons_cluster_from_the_served_repository() {
     let Some(real) = real_folder() else {
-        for line in [
-            "################################################################################",
-            &format!(
-                "# SKIPPED: {REAL} is not set, so the real-daemon end-to-end test checked NOTHING."
-            ),
-            &format!(
-                "# Set {REAL} to a folder with releases/ (tarballs, catalog.toml) and images/;"
-            ),
-            "# .ci/run sets it and never skips this test.",
-            "################################################################################",
-        ] {
-            say(line);
-        }
+        say_skipped();
         return;
     };
     let releases = real.join("releases");
@@ -273,7 +261,58 @@ fn real_daemons_cluster_from_the_served_repository() {
         Cluster::new("a", "master", Ipv4Addr::new(10, 213, 7, 11), 8080, release),
         Cluster::new("b", "both", Ipv4Addr::new(10, 213, 7, 14), 8081, release),
     ];
-    for cl in &clusters {
+    publish_and_lint(&mut c, &clusters);
+    boot_hosts(&mut c, &mut lab, &image, &images);
+    serve_the_repositories(&mut c, &lab, &mut clusters);
+    load_the_images(&mut c, &lab);
+    let installed = install_from_the_pages(&mut c, &lab, &clusters);
+    let mut l = Lifecycle {
+        c,
+        lab: &lab,
+        clusters: &clusters,
+    };
+    for n in &NODES {
+        l.units_active("install:", n, 60);
+        real_binaries(&mut l, n, &hashes);
+        network_checks(&mut l, n, "install:");
+    }
+    pods_run_on_every_node(&mut l);
+    l.pods_ping("install:", "node1", "node2", 60);
+    service_reaches_the_pod_on_node2(&mut l);
+    logs_and_exec(&mut l);
+    secure_port_takes_the_service_account_token(&mut l);
+    crashed_daemons_restart_with_what_depends_on_them(&mut l);
+    l.pods_ping("crash:", "node1", "node2", 60);
+    // Upgrade with settings that need no new image and leave the certificate alone.
+    let fingerprints_before = fingerprints(l.host("master")).unwrap_or_default();
+    upgrade_to_revision_2(&mut l);
+    upgraded_daemons_run_the_new_settings(&mut l, &fingerprints_before);
+    l.pods_ping("upgrade:", "node1", "node2", 90);
+    // node1 leaves, is purged, and comes back.
+    let vtep_mac = remove_node1(&mut l);
+    purge_node1(&mut l, &installed.listings["node1"]);
+    reinstall_node1(&mut l, &installed.commands["node1"], &vtep_mac);
+    l.c.finish();
+}
+
+/// Says loudly that nothing was checked: the test without `KUBEDEB_REAL`.
+fn say_skipped() {
+    for line in [
+        "################################################################################",
+        &format!(
+            "# SKIPPED: {REAL} is not set, so the real-daemon end-to-end test checked NOTHING."
+        ),
+        &format!("# Set {REAL} to a folder with releases/ (tarballs, catalog.toml) and images/;"),
+        "# .ci/run sets it and never skips this test.",
+        "################################################################################",
+    ] {
+        say(line);
+    }
+}
+
+/// `kubedeb init` and `kubedeb up` from the real release tarballs in each cluster's folder; lintian on the packages.
+fn publish_and_lint(c: &mut Checks, clusters: &[Cluster]) {
+    for cl in clusters {
         let init = kubedeb(
             cl.path(),
             &["init", "--master-ip", &cl.master_ip.to_string()],
@@ -294,8 +333,12 @@ fn real_daemons_cluster_from_the_served_repository() {
         "lintian --fail-on error passes on the packages of the real binaries",
         lintian(&clusters[0].path().join("dist")),
     );
+}
+
+/// Boots the hosts in install order, the nodes that run pods with the image archives in /root/images.
+fn boot_hosts(c: &mut Checks, lab: &mut Lab, image: &Path, images: &Path) {
     for n in &NODES {
-        lab.boot(n.host, &image, |root| {
+        lab.boot(n.host, image, |root| {
             if n.runs_pods() {
                 for archive in [PAUSE_ARCHIVE, BUSYBOX_ARCHIVE] {
                     copy_into(
@@ -313,6 +356,10 @@ fn real_daemons_cluster_from_the_served_repository() {
             on(host, "test \"$(stat -fc %T /sys/fs/cgroup)\" != cgroup2fs").map(|_| ())
         });
     }
+}
+
+/// `kubedeb serve` for each cluster on the bridge, whose masters must be the hosts at their master_ip.
+fn serve_the_repositories(c: &mut Checks, lab: &Lab, clusters: &mut [Cluster]) {
     let masters_in_place = clusters
         .iter()
         .all(|cl| lab.host(cl.master).ip == cl.master_ip);
@@ -320,13 +367,16 @@ fn real_daemons_cluster_from_the_served_repository() {
         "hosts have the masters' addresses",
         ensure(masters_in_place, || "boot order changed".into()),
     );
-    for cl in &mut clusters {
-        let served = cl.serve(&lab);
+    for cl in clusters.iter_mut() {
+        let served = cl.serve(lab);
         c.require(
-            &format!("cluster {}: kubedeb serve on {}", cl.name, cl.url(&lab)),
+            &format!("cluster {}: kubedeb serve on {}", cl.name, cl.url(lab)),
             served,
         );
     }
+}
+
+fn load_the_images(c: &mut Checks, lab: &Lab) {
     for n in NODES.iter().filter(|n| n.runs_pods()) {
         c.require(
             &format!(
@@ -340,14 +390,24 @@ fn real_daemons_cluster_from_the_served_repository() {
             .map(|_| ()),
         );
     }
+}
 
-    // Install, exactly as each cluster's page says.
+/// What the install leaves for the later steps.
+struct Installed {
+    /// Each host's files before the install, for the purge to compare with.
+    listings: BTreeMap<&'static str, String>,
+    /// The install commands each host ran from its cluster's page, for the reinstall.
+    commands: BTreeMap<&'static str, Vec<String>>,
+}
+
+/// Install, exactly as each cluster's page says, and wait for each node to be Ready.
+fn install_from_the_pages(c: &mut Checks, lab: &Lab, clusters: &[Cluster]) -> Installed {
     let mut listings = BTreeMap::new();
     let mut install_commands: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut ready_after = Vec::new();
     for n in &NODES {
         let host = lab.host(n.host);
-        let url = clusters[n.cluster].url(&lab);
+        let url = clusters[n.cluster].url(lab);
         let page = eventually(host, 30, &format!("curl -fsS {url}/"));
         let page = page.unwrap_or_else(|e| {
             c.require(
@@ -394,20 +454,14 @@ fn real_daemons_cluster_from_the_served_repository() {
             took
         ));
     }
-
-    let mut l = Lifecycle {
-        c,
-        lab: &lab,
-        clusters: &clusters,
-    };
-    for n in &NODES {
-        l.units_active("install:", n, 60);
-        real_binaries(&mut l, n, &hashes);
-        network_checks(&mut l, n, "install:");
+    Installed {
+        listings,
+        commands: install_commands,
     }
-    let ca = clusters[0].master_ip;
+}
 
-    // Pods on every node that runs them, a Service, logs, exec and the secure port.
+/// Pods on every node that runs them.
+fn pods_run_on_every_node(l: &mut Lifecycle) {
     for n in NODES.iter().filter(|n| n.runs_pods()) {
         let master = l.master_of(n);
         let ip = l.host(n.host).ip;
@@ -439,7 +493,9 @@ fn real_daemons_cluster_from_the_served_repository() {
             }),
         );
     }
-    l.pods_ping("install:", "node1", "node2", 60);
+}
+
+fn service_reaches_the_pod_on_node2(l: &mut Lifecycle) {
     let master = l.host("master");
     let service = serde_json::json!({
         "apiVersion": "v1", "kind": "Service",
@@ -468,6 +524,10 @@ fn real_daemons_cluster_from_the_served_repository() {
             .map(|_| ())
         }),
     );
+}
+
+fn logs_and_exec(l: &mut Lifecycle) {
+    let master = l.host("master");
     l.c.check(
         "master: kubectl logs shows the pod's output",
         eventually(
@@ -488,6 +548,11 @@ fn real_daemons_cluster_from_the_served_repository() {
         )
         .and_then(|out| ensure(out.trim() == pod_name("node2"), || out.clone())),
     );
+}
+
+fn secure_port_takes_the_service_account_token(l: &mut Lifecycle) {
+    let master = l.host("master");
+    let ca = l.clusters[0].master_ip;
     let token_script = format!(
         "t=$(kubectl exec {} -- cat /var/run/secrets/kubernetes.io/serviceaccount/token)\n\
          test -n \"$t\"\n\
@@ -500,8 +565,10 @@ fn real_daemons_cluster_from_the_served_repository() {
         "master: the secure port accepts the pod's service-account token (200) and refuses a forged one (401)",
         eventually(master, 60, &token_script).map(|_| ()),
     );
+}
 
-    // Crashes: systemd restarts the killed daemon and, through PartOf=, what depends on it.
+/// Crashes: systemd restarts the killed daemon and, through PartOf=, what depends on it.
+fn crashed_daemons_restart_with_what_depends_on_them(l: &mut Lifecycle) {
     let crashes = [
         ("node1", "flanneld", &["kubelet", "kube-proxy"][..]),
         (
@@ -559,11 +626,11 @@ fn real_daemons_cluster_from_the_served_repository() {
             }),
         );
     }
-    l.pods_ping("crash:", "node1", "node2", 60);
+}
 
-    // Upgrade with settings that need no new image and leave the certificate alone.
-    let fingerprints_before = fingerprints(l.host("master")).unwrap_or_default();
-    for cl in &clusters {
+/// Revision 2 with settings that need no new image and leave the certificate alone, through `apt-get upgrade`.
+fn upgrade_to_revision_2(l: &mut Lifecycle) {
+    for cl in l.clusters {
         cl.set("service_node_port_range", "\"30000-31999\"");
         cl.set("extra_opts", "\"--max-concurrent-downloads=2\"");
         cl.set("revision", "2");
@@ -588,6 +655,10 @@ fn real_daemons_cluster_from_the_served_repository() {
             }),
         );
     }
+}
+
+/// The daemons run with revision 2's settings, the certificates are the same, and the pods run again.
+fn upgraded_daemons_run_the_new_settings(l: &mut Lifecycle, fingerprints_before: &str) {
     for n in &NODES {
         l.units_active("upgrade:", n, 90);
         let host = l.host(n.host);
@@ -629,11 +700,12 @@ fn real_daemons_cluster_from_the_served_repository() {
             eventually(master, 180, &format!("kubectl get pod {} -o template --template='{{{{.status.phase}}}}' | grep -x Running", pod_name(n.host))).map(|_| ()),
         );
     }
-    l.pods_ping("upgrade:", "node1", "node2", 90);
+}
 
-    // node1 leaves, is purged, and comes back.
-    let node1 = l.host("node1");
+/// node1 leaves: `apt-get remove` stops its services and the master notices. Returns flannel.1's MAC from before.
+fn remove_node1(l: &mut Lifecycle) -> String {
     let packages = NODES[1].packages.join(" ");
+    let node1 = l.host("node1");
     let vtep_mac = on(node1, "cat /sys/class/net/flannel.1/address").unwrap_or_default();
     l.c.check(
         "remove: node1: apt-get remove",
@@ -670,12 +742,19 @@ fn real_daemons_cluster_from_the_served_repository() {
         )
         .map(|_| ()),
     );
+    vtep_mac
+}
+
+/// `apt-get purge` on node1 leaves none of the packages' files, links, rules or containers; `before` is its listing before the install.
+fn purge_node1(l: &mut Lifecycle, before: &str) {
+    let node1 = l.host("node1");
+    let packages = NODES[1].packages.join(" ");
     l.c.check(
         "purge: node1: apt-get purge",
         on(node1, &format!("apt-get -y purge {packages} </dev/null")).map(|_| ()),
     );
     let after = on(node1, LISTING).unwrap_or_default();
-    let before: std::collections::BTreeSet<&str> = listings["node1"].lines().collect();
+    let before: std::collections::BTreeSet<&str> = before.lines().collect();
     let left: Vec<&str> = after.lines().filter(|f| !before.contains(f)).collect();
     l.c.check(
         "purge: node1: nothing of the packages is left",
@@ -686,8 +765,13 @@ fn real_daemons_cluster_from_the_served_repository() {
         "purge: node1: no flannel interface, kube-proxy rules or pod containers are left",
         ensure(leftovers.trim().is_empty(), || leftovers.clone()),
     );
+}
+
+/// node1 installs again with the commands from its page, and is Ready with its pod and its old VTEP MAC.
+fn reinstall_node1(l: &mut Lifecycle, install_commands: &[String], vtep_mac: &str) {
+    let node1 = l.host("node1");
     let started = Instant::now();
-    for cmd in &install_commands["node1"] {
+    for cmd in install_commands {
         l.c.check(
             &format!("reinstall: node1: `{cmd}` again"),
             on(node1, &format!("{cmd} </dev/null")).map(|_| ()),
@@ -723,7 +807,6 @@ fn real_daemons_cluster_from_the_served_repository() {
             took
         ));
     }
-    l.c.finish();
 }
 
 /// The `kubectl get nodes` test for one node, as a shell command: Ready, and addressed by its IP.
