@@ -401,3 +401,20 @@ impl Chroot {
         run_any(&mut self.command(&["apt-get", "update"]))
     }
 }
+
+/// apt's output with no warning or error line.
+pub fn assert_clean(out: &std::process::Output, what: &str) {
+    assert!(out.status.success(), "{what} failed:\n{}", crate::harness::tools::text(out));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in all.lines() {
+        assert!(
+            !line.starts_with("W:") && !line.starts_with("E:"),
+            "{what} complained: {line}\n{}",
+            crate::harness::tools::text(out)
+        );
+    }
+}

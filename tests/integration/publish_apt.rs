@@ -21,22 +21,6 @@ fn flip_byte(path: &Path, at: u64) {
     f.write_all(&[byte[0] ^ 0x20]).unwrap();
 }
 
-fn assert_clean(out: &std::process::Output, what: &str) {
-    assert!(out.status.success(), "{what} failed:\n{}", text(out));
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for line in all.lines() {
-        assert!(
-            !line.starts_with("W:") && !line.starts_with("E:"),
-            "{what} complained: {line}\n{}",
-            text(out)
-        );
-    }
-}
-
 fn installed(chroot: &Chroot, package: &str) -> String {
     let out = run(&mut chroot.command(&["dpkg-query", "-W", "-f", "${Version}", package]));
     String::from_utf8_lossy(&out.stdout).into_owned()

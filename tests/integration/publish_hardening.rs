@@ -35,23 +35,6 @@ fn release_date(repo: &Path) -> (String, i64) {
     (date, when)
 }
 
-/// apt's output with no warning or error line.
-fn assert_clean(out: &Output, what: &str) {
-    assert!(out.status.success(), "{what} failed:\n{}", text(out));
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for line in all.lines() {
-        assert!(
-            !line.starts_with("W:") && !line.starts_with("E:"),
-            "{what} complained: {line}\n{}",
-            text(out)
-        );
-    }
-}
-
 /// Stops the gpg-agents started for these homes, also when a test fails half-way.
 struct AgentStop(Vec<PathBuf>);
 
