@@ -36,6 +36,7 @@ pub fn publish(args: &RepoArgs, debs: &[PathBuf]) -> anyhow::Result<()> {
     }
     if !report.changed {
         println!("nothing to do: the repository already has exactly these files");
+        print_fingerprint(&report);
         return Ok(());
     }
     println!(
@@ -53,5 +54,18 @@ pub fn publish(args: &RepoArgs, debs: &[PathBuf]) -> anyhow::Result<()> {
         repository::KEYRING_NAME,
         report.suite
     );
+    print_fingerprint(&report);
     Ok(())
+}
+
+/// The key nodes are asked to trust, and how a node admin checks a copy of it before doing so.
+fn print_fingerprint(report: &repository::PublishReport) {
+    if let Some(fingerprint) = &report.fingerprint {
+        println!(
+            "signing key fingerprint: {fingerprint}\n  \
+             node admins compare it with the page `kubedeb serve` shows, or on a node with gpg with \
+             `gpg --show-keys /usr/share/keyrings/{}.gpg`, before trusting the key",
+            repository::KEYRING_NAME
+        );
+    }
 }
