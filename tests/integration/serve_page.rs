@@ -345,7 +345,10 @@ fn the_page_in_chromium_shows_key_master_and_commands_that_work_on_a_minimal_deb
     let out = root.sh(&setup);
     let said = text(&out);
     assert!(out.status.success(), "{setup}\n{said}");
-    assert!(said.contains(&format!("http://{addr} stable InRelease")), "{said}");
+    assert!(
+        said.contains(&format!("http://{addr} stable InRelease")),
+        "{said}"
+    );
     assert!(!said.contains("W:") && !said.contains("E:"), "{said}");
     assert_eq!(
         fs::read(root.path("/usr/share/keyrings/kubedeb-archive-keyring.gpg")).unwrap(),
