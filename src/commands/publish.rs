@@ -17,6 +17,13 @@ pub fn publish(args: &RepoArgs, debs: &[PathBuf]) -> anyhow::Result<()> {
         ..PublishOptions::new(args.suite.clone())
     };
     let repo = &args.repo;
+    eprintln!(
+        "publishing {} package file(s) into {} (suite {}): reading, indexing, signing",
+        debs.len(),
+        repo.display(),
+        args.suite
+    );
+    let started = std::time::Instant::now();
     let report = repository::publish(repo, debs, &opts)
         .with_context(|| format!("publishing into {}", repo.display()))?;
     for p in &report.added {
@@ -34,6 +41,10 @@ pub fn publish(args: &RepoArgs, debs: &[PathBuf]) -> anyhow::Result<()> {
     for p in &report.pruned {
         println!("pruned     {} {} {}", p.package, p.version, p.architecture);
     }
+    eprintln!(
+        "publish finished in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     if !report.changed {
         println!("nothing to do: the repository already has exactly these files");
         print_fingerprint(&report);

@@ -423,3 +423,36 @@ fn serve_on_all_addresses_names_the_hosts_own_addresses() {
         "{said}"
     );
 }
+
+#[test]
+fn up_says_each_long_step_before_and_after_it() {
+    let project = Project::with_release();
+    let up = project.kubedeb(UP).success();
+    let lines: Vec<&str> = up.stderr.lines().collect();
+    let at = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?}:\n{}", up.stderr))
+    };
+    for component in ["kubernetes 1.1.4", "flannel 0.5.5", "etcd 2.2.1"] {
+        assert!(
+            at(&format!("{component}: extracting the binaries from"))
+                < at(&format!("{component}: extracted ")),
+            "{}",
+            up.stderr
+        );
+    }
+    for package in ["k8s-master", "k8s-minion", "k8s-flannel"] {
+        let before = at(&format!("{package}: compressing (gzip, default level)"));
+        assert!(
+            lines[before + 1].starts_with(&format!("{package}: "))
+                && lines[before + 1].ends_with(" s"),
+            "{}",
+            up.stderr
+        );
+    }
+    let publishing = at("publishing 3 package file(s) into repo (suite stable)");
+    assert!(publishing < at("publish finished in "), "{}", up.stderr);
+    assert!(at("k8s-flannel: compressing") < publishing, "{}", up.stderr);
+}
