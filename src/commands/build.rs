@@ -50,8 +50,25 @@ pub fn build_into(
     specs
         .iter()
         .map(|spec| {
-            write_deb(spec, &opts, dir)
-                .with_context(|| format!("building {}", spec.control.package))
+            let package = &spec.control.package;
+            // Compressing the real binaries takes tens of seconds per package with xz: progress
+            // goes to stderr, one line before and one after, so stdout stays the list of files.
+            let level = opts
+                .level
+                .map_or("default level".to_string(), |l| format!("level {l}"));
+            eprintln!(
+                "{package}: compressing ({}, {level})",
+                format!("{:?}", opts.compression).to_lowercase()
+            );
+            let started = std::time::Instant::now();
+            let deb = write_deb(spec, &opts, dir).with_context(|| format!("building {package}"))?;
+            let size = std::fs::metadata(&deb).map(|m| m.len()).unwrap_or(0);
+            eprintln!(
+                "{package}: {:.1} MiB in {:.1} s",
+                size as f64 / f64::from(1 << 20),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(deb)
         })
         .collect()
 }

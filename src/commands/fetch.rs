@@ -7,15 +7,20 @@ use crate::fetch::{fetch, FetchOptions};
 pub fn run(args: &FetchArgs) -> anyhow::Result<()> {
     let cluster = &args.cluster;
     let (config, catalog) = super::load(cluster)?;
-    let binaries = fetch(&config, &catalog, &options(args, &config)?)?;
+    let binaries = fetch(&config, &catalog, &options(args, &config, "fetch")?)?;
     for (name, path) in binaries.iter() {
         println!("{name}\t{}", path.display());
     }
     Ok(())
 }
 
-/// What `fetch` and `up` fetch with: the command line's mirrors first, then the config file's.
-pub fn options(args: &FetchArgs, config: &Config) -> anyhow::Result<FetchOptions> {
+/// What `fetch` and `up` (the `command` run) fetch with: the command line's mirrors first,
+/// then the config file's.
+pub fn options(
+    args: &FetchArgs,
+    config: &Config,
+    command: &'static str,
+) -> anyhow::Result<FetchOptions> {
     let mut mirrors = args.mirrors.clone();
     for mirror in &config.fetch.mirrors {
         if !mirrors.contains(mirror) {
@@ -37,5 +42,7 @@ pub fn options(args: &FetchArgs, config: &Config) -> anyhow::Result<FetchOptions
         cache: args.cache.clone(),
         max_download: config.fetch.max_download,
         max_binary: config.fetch.max_binary,
+        timeout: config.fetch.timeout,
+        command,
     })
 }

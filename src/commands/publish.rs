@@ -17,6 +17,13 @@ pub fn publish(args: &RepoArgs, debs: &[PathBuf]) -> anyhow::Result<()> {
         ..PublishOptions::new(args.suite.clone())
     };
     let repo = &args.repo;
+    eprintln!(
+        "publishing {} package file(s) into {} (suite {}): reading, indexing, signing",
+        debs.len(),
+        repo.display(),
+        args.suite
+    );
+    let started = std::time::Instant::now();
     let report = repository::publish(repo, debs, &opts)
         .with_context(|| format!("publishing into {}", repo.display()))?;
     for p in &report.added {
@@ -34,8 +41,13 @@ pub fn publish(args: &RepoArgs, debs: &[PathBuf]) -> anyhow::Result<()> {
     for p in &report.pruned {
         println!("pruned     {} {} {}", p.package, p.version, p.architecture);
     }
+    eprintln!(
+        "publish finished in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     if !report.changed {
         println!("nothing to do: the repository already has exactly these files");
+        print_fingerprint(&report);
         return Ok(());
     }
     println!(
@@ -53,5 +65,18 @@ pub fn publish(args: &RepoArgs, debs: &[PathBuf]) -> anyhow::Result<()> {
         repository::KEYRING_NAME,
         report.suite
     );
+    print_fingerprint(&report);
     Ok(())
+}
+
+/// The key nodes are asked to trust, and how a node admin checks a copy of it before doing so.
+fn print_fingerprint(report: &repository::PublishReport) {
+    if let Some(fingerprint) = &report.fingerprint {
+        println!(
+            "signing key fingerprint: {fingerprint}\n  \
+             node admins compare it with the page `kubedeb serve` shows, or on a node with gpg with \
+             `gpg --show-keys /usr/share/keyrings/{}.gpg`, before trusting the key",
+            repository::KEYRING_NAME
+        );
+    }
 }

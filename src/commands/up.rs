@@ -11,7 +11,7 @@ pub fn run(args: &UpArgs) -> anyhow::Result<()> {
     let binaries = fetch(
         &config,
         &catalog,
-        &super::fetch::options(&args.fetch, &config)?,
+        &super::fetch::options(&args.fetch, &config, "up")?,
     )?;
     // Another fetch may slip in between the two locks; while this one is held none can.
     let _cache = crate::fetch::read_lock(&args.fetch.cache)?;

@@ -94,6 +94,8 @@ pub struct FetchSettings {
     pub max_download: String,
     /// The largest binary extracted from a tarball, like "512 MiB".
     pub max_binary: String,
+    /// How long a source may send nothing (connecting or mid-transfer), like "15 s".
+    pub timeout: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -167,6 +169,7 @@ impl Default for FetchSettings {
             catalog: None,
             max_download: "2 GiB".into(),
             max_binary: "512 MiB".into(),
+            timeout: "15 s".into(),
         }
     }
 }

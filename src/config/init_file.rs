@@ -81,6 +81,9 @@ mirrors = {mirrors}
 # (B, KiB, MiB, GiB or TiB): a hostile mirror cannot fill the disk or the memory.
 max_download = {max_download}
 max_binary = {max_binary}
+# How long a source may send nothing, while connecting or in the middle of a transfer, before
+# kubedeb reports it stalled and tries the next one ("15 s", "2 min").
+timeout = {timeout}
 
 [package]
 # Debian revision of the k8s-* packages: raise it to ship changed settings as an upgrade.
@@ -105,6 +108,7 @@ maintainer = {maintainer}
         mirrors = v(&d.fetch.mirrors),
         max_download = v(&d.fetch.max_download),
         max_binary = v(&d.fetch.max_binary),
+        timeout = v(&d.fetch.timeout),
         revision = v(&d.package.revision),
         maintainer = v(&d.package.maintainer),
     )

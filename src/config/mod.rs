@@ -44,6 +44,8 @@ pub struct Fetch {
     pub max_download: u64,
     /// fetch.max_binary in bytes: a larger binary in a tarball is refused.
     pub max_binary: u64,
+    /// fetch.timeout: a source silent this long (connecting or mid-transfer) has failed.
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -545,6 +547,35 @@ mod tests {
         let mut c = valid();
         c.fetch.max_download = "0 GiB".into();
         refused(c, "fetch.max_download", "zero");
+    }
+
+    #[test]
+    fn fetch_timeout_is_seconds_or_minutes_and_a_bad_one_names_the_setting() {
+        let v = valid().validate().unwrap();
+        assert_eq!(v.fetch.timeout, std::time::Duration::from_secs(15));
+        for (text, secs) in [("1 s", 1), ("2min", 120), (" 60 min ", 3600)] {
+            let mut c = valid();
+            c.fetch.timeout = text.into();
+            assert_eq!(
+                c.validate().unwrap().fetch.timeout.as_secs(),
+                secs,
+                "{text:?}"
+            );
+        }
+        for bad in [
+            "",
+            "15",
+            "0 s",
+            "61 min",
+            "1.5 s",
+            "-1 s",
+            "99999999999999999 min",
+            "1 h",
+        ] {
+            let mut c = valid();
+            c.fetch.timeout = bad.into();
+            refused(c, "fetch.timeout", "like \"15 s\"");
+        }
     }
 
     #[test]

@@ -133,6 +133,7 @@ impl ConfigFile {
         let max_download =
             parse_setting_size(&mut p, "fetch.max_download", &self.fetch.max_download);
         let max_binary = parse_setting_size(&mut p, "fetch.max_binary", &self.fetch.max_binary);
+        let timeout = parse_timeout(&mut p, &self.fetch.timeout);
         self.check_rest(&mut p);
 
         // Every check that found nothing wrong gave its value.
@@ -146,6 +147,7 @@ impl ConfigFile {
             Some(node_ports),
             Some(max_download),
             Some(max_binary),
+            Some(timeout),
             true,
         ) = (
             master,
@@ -157,6 +159,7 @@ impl ConfigFile {
             node_ports,
             max_download,
             max_binary,
+            timeout,
             p.0.is_empty(),
         )
         else {
@@ -192,6 +195,7 @@ impl ConfigFile {
                 catalog: self.fetch.catalog.clone(),
                 max_download,
                 max_binary,
+                timeout,
             },
             package: self.package.clone(),
         })
@@ -548,6 +552,37 @@ fn parse_setting_size(p: &mut Problems, setting: &str, text: &str) -> Option<u64
         Ok(bytes) => Some(bytes),
         Err(why) => {
             p.add(setting, format!("{text:?} {why}"));
+            None
+        }
+    }
+}
+
+/// fetch.timeout: "15 s", "2 min": whole seconds or minutes, from 1 s to 1 hour.
+fn parse_timeout(p: &mut Problems, text: &str) -> Option<std::time::Duration> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (digits, unit) = trimmed.split_at(split);
+    let scale = match unit.trim() {
+        "s" => Some(1),
+        "min" => Some(60),
+        _ => None,
+    };
+    let seconds = digits
+        .parse::<u64>()
+        .ok()
+        .zip(scale)
+        .and_then(|(n, scale)| n.checked_mul(scale));
+    match seconds {
+        Some(seconds) if (1..=3600).contains(&seconds) => {
+            Some(std::time::Duration::from_secs(seconds))
+        }
+        _ => {
+            p.add(
+                "fetch.timeout",
+                format!("{text:?} is not a timeout from 1 s to 60 min; write a whole number with s or min, like \"15 s\""),
+            );
             None
         }
     }

@@ -258,6 +258,14 @@ impl Fetcher<'_> {
             ))
             .tempdir_in(parent)
             .map_err(io("create a staging folder in", parent))?;
+        // Reading a release's whole tarball takes a while: say so before, not only after.
+        self.say(format!(
+            "{} {}: extracting the binaries from {}",
+            release.component,
+            release.version,
+            tarball.display()
+        ));
+        let started = std::time::Instant::now();
         let found = extract::extract(
             tarball,
             release,
@@ -283,11 +291,12 @@ impl Fetcher<'_> {
             io("move the extracted binaries to", dest)(e)
         })?;
         self.say(format!(
-            "{} {}: extracted {} into {}",
+            "{} {}: extracted {} into {} in {:.1} s",
             release.component,
             release.version,
             found.keys().cloned().collect::<Vec<_>>().join(", "),
-            dest.display()
+            dest.display(),
+            started.elapsed().as_secs_f64()
         ));
         Ok(found
             .into_keys()

@@ -1,14 +1,11 @@
 //! HTTP downloads into `<file>.part`, resumed with Range requests, with timeouts so a stalled source fails over.
 
-use indicatif::ProgressBar;
+use indicatif::{ProgressBar, ProgressStyle};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-/// No byte for this long: the source has stalled.
-const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Attempts on one source; a retry only happens after an attempt that made progress.
 const MAX_ATTEMPTS: u32 = 10;
 
@@ -18,14 +15,16 @@ pub(super) struct Http {
     proxied: ureq::Agent,
     direct: ureq::Agent,
     no_proxy: Vec<String>,
+    /// fetch.timeout, for connecting and for each read: a silent source fails this soon.
+    timeout: Duration,
 }
 
 impl Http {
-    pub fn new() -> Http {
+    pub fn new(timeout: Duration) -> Http {
         let builder = || {
             ureq::AgentBuilder::new()
-                .timeout_connect(CONNECT_TIMEOUT)
-                .timeout_read(READ_TIMEOUT)
+                .timeout_connect(timeout)
+                .timeout_read(timeout)
                 .user_agent(concat!("kubedeb/", env!("CARGO_PKG_VERSION")))
         };
         let no_proxy = std::env::var("NO_PROXY")
@@ -39,6 +38,7 @@ impl Http {
             proxied: builder().try_proxy_from_env(true).build(),
             direct: builder().build(),
             no_proxy,
+            timeout,
         }
     }
 
@@ -108,7 +108,7 @@ pub(super) fn download(
             Err(ureq::Error::Status(code, response)) => {
                 return Err(format!("HTTP {code} {}", response.status_text()));
             }
-            Err(ureq::Error::Transport(e)) => return Err(transport_cause(&e)),
+            Err(ureq::Error::Transport(e)) => return Err(transport_cause(&e, http.timeout)),
         };
         let (mut out, start) = match response.status() {
             206 => {
@@ -160,11 +160,13 @@ pub(super) fn download(
         if let Some(total) = total.filter(|&t| t > max) {
             return Err(too_large(total));
         }
+        // Until now the bar said "connecting": a length of 0 would draw a finished bar.
+        bar.set_style(transfer_style(total.is_some()));
         bar.set_length(total.unwrap_or(0));
         bar.set_position(start);
         // One byte past the limit tells a source that sends too much from one that sends just enough.
         let mut body = response.into_reader().take((max + 1).saturating_sub(start));
-        let (copied, result) = copy(&mut body, &mut out, bar);
+        let (copied, result) = copy(&mut body, &mut out, bar, http.timeout);
         if start + copied > max {
             return Err(too_large(start + copied));
         }
@@ -199,8 +201,30 @@ pub(super) fn download(
     }
 }
 
+/// The bar while connecting: a spinner and the message, no byte count that could look done.
+pub(super) fn connecting_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("static template")
+}
+
+/// The bar once the response is in: bytes against the total when the source says it.
+fn transfer_style(total_known: bool) -> ProgressStyle {
+    let template = if total_known {
+        "{msg} {bytes}/{total_bytes} [{bar:30}] {bytes_per_sec} {eta}"
+    } else {
+        "{spinner} {msg} {bytes} {bytes_per_sec}"
+    };
+    ProgressStyle::with_template(template)
+        .expect("static template")
+        .progress_chars("=> ")
+}
+
 /// Copy until the end or the first error; returns the bytes written either way.
-fn copy(body: &mut impl Read, out: &mut File, bar: &ProgressBar) -> (u64, Result<(), String>) {
+fn copy(
+    body: &mut impl Read,
+    out: &mut File,
+    bar: &ProgressBar,
+    timeout: Duration,
+) -> (u64, Result<(), String>) {
     let mut buf = vec![0u8; 256 * 1024];
     let mut copied = 0u64;
     loop {
@@ -208,6 +232,7 @@ fn copy(body: &mut impl Read, out: &mut File, bar: &ProgressBar) -> (u64, Result
             Ok(0) => return (copied, Ok(())),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if timed_out(&e) => return (copied, Err(stalled(timeout))),
             Err(e) => return (copied, Err(e.to_string())),
         };
         if let Err(e) = out.write_all(&buf[..n]) {
@@ -234,10 +259,36 @@ fn write_error(path: &Path, e: std::io::Error) -> String {
     format!("cannot write {}: {e}", path.display())
 }
 
+fn timed_out(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+    )
+}
+
+fn stalled(timeout: Duration) -> String {
+    format!(
+        "stalled: no answer for {} s (fetch.timeout)",
+        timeout.as_secs()
+    )
+}
+
 /// What went wrong on the wire, each clause once: ureq's own text starts with the URL, which
 /// the caller's message already names, and can repeat its kind inside the io error it wraps
 /// ("Network Error: Network Error: ...").
-fn transport_cause(e: &ureq::Transport) -> String {
+fn transport_cause(e: &ureq::Transport, timeout: Duration) -> String {
+    let io_timeout = std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .is_some_and(timed_out);
+    if io_timeout {
+        return match e.kind() {
+            ureq::ErrorKind::ConnectionFailed => format!(
+                "cannot connect: no answer for {} s (fetch.timeout)",
+                timeout.as_secs()
+            ),
+            _ => stalled(timeout),
+        };
+    }
     let kind = match e.kind() {
         ureq::ErrorKind::Dns => "cannot resolve the host name".to_string(),
         ureq::ErrorKind::ConnectionFailed => "cannot connect".to_string(),
@@ -277,6 +328,7 @@ mod tests {
             proxied: ureq::agent(),
             direct: ureq::agent(),
             no_proxy: vec!["mirror.local".into()],
+            timeout: Duration::from_secs(1),
         };
         let direct = |url: &str| std::ptr::eq(http.agent_for(url), &http.direct);
         assert!(direct("http://127.0.0.1:8000/x"));
@@ -300,7 +352,7 @@ mod tests {
         let Err(ureq::Error::Transport(e)) = ureq::get(&url).call() else {
             panic!("{url} answered");
         };
-        let said = transport_cause(&e);
+        let said = transport_cause(&e, Duration::from_secs(1));
         assert!(said.starts_with("cannot connect"), "{said}");
         assert!(!said.contains("127.0.0.1"), "{said}");
         let clauses: Vec<&str> = said.split(": ").collect();

@@ -49,6 +49,10 @@ pub struct FetchOptions {
     pub max_download: u64,
     /// fetch.max_binary: the largest binary taken out of a tarball.
     pub max_binary: u64,
+    /// fetch.timeout: a source silent this long, connecting or mid-transfer, has failed.
+    pub timeout: std::time::Duration,
+    /// The subcommand the user ran (`fetch`, `up`): advice names it, with `--from DIR`.
+    pub command: &'static str,
 }
 
 impl Default for FetchOptions {
@@ -59,6 +63,8 @@ impl Default for FetchOptions {
             cache: PathBuf::new(),
             max_download: 2 << 30,
             max_binary: 512 << 20,
+            timeout: std::time::Duration::from_secs(15),
+            command: "fetch",
         }
     }
 }
@@ -238,7 +244,7 @@ impl<'a> Fetcher<'a> {
             lock: Lock::new(lock_path(&opts.cache)),
             lock_guard: std::sync::Mutex::new(()),
             // --from means no network at all: not even an HTTP client.
-            http: opts.from.is_none().then(Http::new),
+            http: opts.from.is_none().then(|| Http::new(opts.timeout)),
             progress: MultiProgress::with_draw_target(target),
             _cache_lock: cache_lock,
         })

@@ -5,7 +5,7 @@ use super::download::{self, Http};
 use super::trust::Expected;
 use super::{with_suffix, Candidate, FetchError, Fetcher, Found, Refused, Source};
 use crate::catalog::Release;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use std::path::Path;
 
 /// One tarball to download: where it goes and what it must hash to.
@@ -111,10 +111,18 @@ impl Fetcher<'_> {
             .map(|m| format!("{}/{}", m.trim_end_matches('/'), release.file))
             .chain(std::iter::once(release.url.clone()));
         let mut attempts = Vec::new();
-        for url in sources {
+        let count = self.opts.mirrors.len() + 1;
+        for (i, url) in sources.enumerate() {
             match self.try_source(http, &job, &url) {
                 Ok(found) => return Ok(found),
-                Err(Failure::Source(why)) => attempts.push((url, why)),
+                Err(Failure::Source(why)) => {
+                    // Said now, not only in the final error: a user behind a firewall sees
+                    // each source fail as it happens.
+                    if i + 1 < count {
+                        self.say(format!("{url}: {why}; trying the next source"));
+                    }
+                    attempts.push((url, why));
+                }
                 Err(Failure::Fatal(e)) => return Err(e),
             }
         }
@@ -124,11 +132,11 @@ impl Fetcher<'_> {
             {
                 e.next_step(false)
             }
-            _ => {
+            _ => format!(
                 "add a working mirror (--mirror URL or fetch.mirrors), or get the file another way \
-                  and run `kubedeb fetch --from DIR`"
-                    .to_string()
-            }
+                 and run `kubedeb {} --from DIR`",
+                self.opts.command
+            ),
         };
         Err(FetchError::AllSourcesFailed {
             file: release.file.clone(),
@@ -146,14 +154,12 @@ impl Fetcher<'_> {
             expected,
             dest,
         } = *job;
+        // A line, not only the bar: with stderr not a terminal there is no bar, and a source
+        // that never answers must not look like a hung kubedeb.
+        self.say(format!("{}: connecting to {url}", release.file));
         let bar = self.progress.add(ProgressBar::new(0));
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{msg} {bytes}/{total_bytes} [{bar:30}] {bytes_per_sec} {eta}",
-            )
-            .expect("static template")
-            .progress_chars("=> "),
-        );
+        bar.set_style(download::connecting_style());
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
         bar.set_message(release.file.clone());
         let result = download::download(http, url, part, self.opts.max_download, &bar, &|m| {
             self.say(m)

@@ -1,9 +1,12 @@
 //! The HTTP server for the repository's public tree (hyper + tower-http), with an index page of node commands.
 
+mod addresses;
 mod confined;
+mod facts;
 mod page;
 mod watchdog;
 
+pub use facts::{fingerprints, keyring, Keyring};
 pub use page::{check_url, node_commands};
 
 use bytes::Bytes;
@@ -13,6 +16,7 @@ use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,7 +79,7 @@ pub fn serve(site: Site, listen: &str) -> anyhow::Result<()> {
         .append_index_html_on_directories(false)
         .redirect_to_trailing_slash(false)
         .with_buf_chunk_size(CHUNK_BYTES);
-    eprintln!("serving {} on http://{listen}/", site.root.display());
+    announce(&site, listener.local_addr()?);
     let server = Arc::new(Server { site, files });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -89,8 +93,8 @@ async fn accept_loop(server: Arc<Server>, listener: std::net::TcpListener) -> an
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let permit = Arc::clone(&permits).acquire_owned().await?;
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+        let (stream, client) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of descriptors and the like pass; back off rather than spin.
                 eprintln!("warning: accept failed: {e}");
@@ -101,18 +105,24 @@ async fn accept_loop(server: Arc<Server>, listener: std::net::TcpListener) -> an
         let _ = stream.set_nodelay(true);
         let server = Arc::clone(&server);
         tokio::spawn(async move {
-            connection(server, stream).await;
+            connection(server, stream, client).await;
             drop(permit);
         });
     }
 }
 
-async fn connection(server: Arc<Server>, stream: tokio::net::TcpStream) {
+async fn connection(server: Arc<Server>, stream: tokio::net::TcpStream, client: SocketAddr) {
     let progress = Progress::new();
     let io = TokioIo::new(Watched::new(stream, Arc::clone(&progress)));
     let service = hyper::service::service_fn(move |request| {
         let server = Arc::clone(&server);
-        async move { Ok::<_, Infallible>(respond(&server, request).await) }
+        async move {
+            let method = request.method().clone();
+            let path = request.uri().path().to_string();
+            let response = respond(&server, request).await;
+            log_request(client, &method, &path, &response);
+            Ok::<_, Infallible>(response)
+        }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -140,9 +150,15 @@ async fn respond(server: &Server, request: Request<Incoming>) -> Response<Body> 
         let host = request.headers().get(header::HOST).map(|h| h.as_bytes());
         return match page::base_url(server.site.url.as_deref(), host) {
             Ok(base) => {
+                // Read per request: a publish while serving changes the key and the packages.
+                let (root, suite) = (server.site.root.clone(), server.site.suite.clone());
+                let facts = tokio::task::spawn_blocking(move || facts::read(&root, &suite))
+                    .await
+                    .unwrap_or_default();
                 let mut response = Response::new(Either::Left(Full::from(page::index_page(
                     &base,
                     &server.site.suite,
+                    &facts,
                 ))));
                 response.headers_mut().insert(
                     header::CONTENT_TYPE,
@@ -165,6 +181,68 @@ async fn respond(server: &Server, request: Request<Incoming>) -> Response<Body> 
             text(StatusCode::INTERNAL_SERVER_ERROR, "cannot read the file\n")
         }
     }
+}
+
+/// Tells the operator what to give the nodes and what they will be asked to trust.
+fn announce(site: &Site, listening: SocketAddr) {
+    eprintln!(
+        "serving {} (suite {}) on {listening}",
+        site.root.display(),
+        site.suite
+    );
+    match addresses::for_nodes(site.url.as_deref(), listening) {
+        Ok(urls) => {
+            eprintln!("nodes use (the page there shows their commands):");
+            for url in urls {
+                eprintln!("  {url}");
+            }
+        }
+        Err(why) => eprintln!("warning: {why}"),
+    }
+    let facts = facts::read(&site.root, &site.suite);
+    match &facts.keyring {
+        Some(k) => {
+            for fingerprint in &k.fingerprints {
+                eprintln!("signing key fingerprint: {fingerprint}");
+            }
+            eprintln!(
+                "keyring sha256: {}; node admins compare both with the page before trusting the key",
+                k.sha256
+            );
+        }
+        None => eprintln!(
+            "warning: {} cannot be read or holds no key: run `kubedeb publish` again",
+            site.root
+                .join(format!("{}.gpg", crate::repository::KEYRING_NAME))
+                .display()
+        ),
+    }
+    if let Some(master) = facts.master {
+        eprintln!("packages built for the master {master}");
+    }
+    eprintln!("one line per request follows: client method path status bytes");
+}
+
+/// One line per request, so an admin sees which node fetched what and what apt was told.
+/// The bytes are the body's length as answered (0 for HEAD), not counted on the wire.
+fn log_request(client: SocketAddr, method: &Method, path: &str, response: &Response<Body>) {
+    let bytes = if *method == Method::HEAD {
+        0
+    } else {
+        match response.body() {
+            Either::Left(full) => hyper::body::Body::size_hint(full).exact().unwrap_or(0),
+            Either::Right(_) => response
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse().ok())
+                .unwrap_or(0),
+        }
+    };
+    // The path is as the client sent it: URI characters only, so it cannot break the line.
+    eprintln!(
+        "{client} {method} {path} {} {bytes}",
+        response.status().as_u16()
+    );
 }
 
 /// Hidden entries are staging and lock files of a publish in progress, and the state

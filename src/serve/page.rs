@@ -1,5 +1,6 @@
 //! The index page: the commands a node runs, with a base URL that is only ever a checked host name.
 
+use super::facts::Facts;
 use crate::repository::KEYRING_NAME as KEYRING;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -101,25 +102,53 @@ fn is_host_name(host: &str) -> bool {
         })
 }
 
-/// The exact commands a node runs to use this repository.
-pub fn node_commands(base: &str, suite: &str) -> String {
+/// The exact commands a node runs to use this repository. They need only what a minimal
+/// Debian 12 has: apt's own download helper fetches the key (there may be no curl or wget) and,
+/// given the served keyring's sha256, refuses any other file before it is installed.
+pub fn node_commands(base: &str, suite: &str, keyring_sha256: Option<&str>) -> String {
+    let check = keyring_sha256.map_or(String::new(), |h| format!(" SHA256:{h}"));
     format!(
-        "curl -fsSL {base}/{KEYRING}.gpg -o /usr/share/keyrings/{KEYRING}.gpg\n\
+        "/usr/lib/apt/apt-helper download-file {base}/{KEYRING}.gpg /tmp/{KEYRING}.gpg{check} \\\n  \
+         && install -m 0644 /tmp/{KEYRING}.gpg /usr/share/keyrings/{KEYRING}.gpg\n\
          echo 'deb [signed-by=/usr/share/keyrings/{KEYRING}.gpg] {base}/ {suite} main' > /etc/apt/sources.list.d/kubedeb.list\n\
          apt-get update\n"
     )
 }
 
-pub fn index_page(base: &str, suite: &str) -> String {
-    let commands = html_escape(&node_commands(base, suite));
+pub fn index_page(base: &str, suite: &str, facts: &Facts) -> String {
+    let sha = facts.keyring.as_ref().map(|k| k.sha256.as_str());
+    let commands = html_escape(&node_commands(base, suite, sha));
+    let suite = html_escape(suite);
+    let key = match &facts.keyring {
+        Some(k) => format!(
+            "<p>The repository is signed by the key with fingerprint</p>\n<pre id=\"fingerprint\">{}</pre>\n\
+             <p>Before running these commands, compare it with the fingerprint <code>kubedeb serve</code> \
+             (or <code>kubedeb publish</code>) printed on the repository host: this page comes over plain HTTP, \
+             so only that comparison shows the key is the right one. The first command refuses a key file whose \
+             sha256 is not <code>{}</code>. On a node with gpg, <code>gpg --show-keys /usr/share/keyrings/{KEYRING}.gpg</code> \
+             prints the fingerprint of the installed key.</p>\n",
+            k.fingerprints.join("\n"),
+            k.sha256
+        ),
+        None => format!(
+            "<p><strong>The served keyring {KEYRING}.gpg cannot be read or holds no key</strong>: \
+             publish again with <code>kubedeb publish</code> on the repository host before adding this repository.</p>\n"
+        ),
+    };
+    let master = match facts.master {
+        Some(ip) => format!("<p>Then, on the master <strong id=\"master-ip\">{ip}</strong> (the host the packages were built for):</p>"),
+        None => "<p>Then, on the master (the host whose address is master_ip in the cluster settings):</p>".to_string(),
+    };
     format!(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>kubedeb repository</title></head><body>\n\
          <h1>kubedeb apt repository</h1>\n\
+         {key}\
          <p>On every node, as root:</p>\n<pre id=\"setup\">{commands}</pre>\n\
-         <p>Then, on the master:</p>\n<pre id=\"master\">apt-get install -y k8s-master</pre>\n\
+         {master}\n<pre id=\"master\">apt-get install -y k8s-master</pre>\n\
          <p>On every other node:</p>\n<pre id=\"minion\">apt-get install -y k8s-minion</pre>\n\
          <p>A host that is master and node installs both. The key is also at <a href=\"{KEYRING}.asc\">{KEYRING}.asc</a>; \
-         the indexes are under <a href=\"dists/\">dists/</a>.</p>\n</body></html>\n"
+         the suite's signed index is <a href=\"dists/{suite}/InRelease\">dists/{suite}/InRelease</a>, its packages are listed in \
+         <a href=\"dists/{suite}/main/binary-amd64/Packages\">dists/{suite}/main/binary-amd64/Packages</a>.</p>\n</body></html>\n"
     )
 }
 
@@ -136,9 +165,11 @@ mod tests {
 
     #[test]
     fn node_commands_use_signed_by_never_trusted() {
-        let text = node_commands("http://10.0.0.1:8000", "stable");
+        let text = node_commands("http://10.0.0.1:8000", "stable", Some("ab12"));
         assert!(text.contains("[signed-by=/usr/share/keyrings/kubedeb-archive-keyring.gpg] http://10.0.0.1:8000/ stable main"));
         assert!(!text.contains("trusted=yes"));
+        assert!(!text.contains("curl"), "{text}");
+        assert!(text.contains("apt-helper download-file http://10.0.0.1:8000/kubedeb-archive-keyring.gpg /tmp/kubedeb-archive-keyring.gpg SHA256:ab12"), "{text}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub fn package_of(tool: &str) -> &'static str {
         "apt-ftparchive" => "apt-utils",
         "lintian" => "lintian",
         "mmdebstrap" => "mmdebstrap",
+        "chromium" => "chromium",
         "tar" => "tar",
         "ar" => "binutils",
         "gcc" => "gcc",

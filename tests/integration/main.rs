@@ -20,5 +20,6 @@ mod publish_hardening;
 mod publish_kill;
 mod scripts_hardening;
 mod serve_limits;
+mod serve_page;
 mod standin;
 mod templates;
