@@ -20,31 +20,36 @@ pub fn publish(args: &RepoArgs, debs: &[PathBuf]) -> anyhow::Result<()> {
     let report = repository::publish(repo, debs, &opts)
         .with_context(|| format!("publishing into {}", repo.display()))?;
     for p in &report.added {
-        println!(
+        crate::outln!(
             "added      {} {} {}  {}",
-            p.package, p.version, p.architecture, p.filename
+            p.package,
+            p.version,
+            p.architecture,
+            p.filename
         );
     }
     for p in &report.unchanged {
-        println!(
+        crate::outln!(
             "unchanged  {} {} {} (already published, identical)",
-            p.package, p.version, p.architecture
+            p.package,
+            p.version,
+            p.architecture
         );
     }
     for p in &report.pruned {
-        println!("pruned     {} {} {}", p.package, p.version, p.architecture);
+        crate::outln!("pruned     {} {} {}", p.package, p.version, p.architecture);
     }
     if !report.changed {
-        println!("nothing to do: the repository already has exactly these files");
+        crate::outln!("nothing to do: the repository already has exactly these files");
         return Ok(());
     }
-    println!(
+    crate::outln!(
         "suite {} published {}, signed by {}",
         report.suite,
         report.date.as_deref().unwrap_or("?"),
         report.fingerprint.as_deref().unwrap_or("?")
     );
-    println!(
+    crate::outln!(
         "serve {} and on each node install {} as /usr/share/keyrings/{}.gpg, then add:\n  \
          deb [signed-by=/usr/share/keyrings/{}.gpg] <url> {} main",
         repository::public_dir(repo).display(),
