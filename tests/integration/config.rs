@@ -103,8 +103,8 @@ fn missing_file_means_defaults_plus_the_master_address() {
     );
 }
 
-/// Each bad cluster.toml stops `kubedeb fetch` (with --from, so nothing could be downloaded anyway)
-/// with exit 2, the setting named, and no cache folder created.
+/// Each bad cluster.toml stops `kubedeb check` (which validates every setting; `fetch` only
+/// those it uses) with exit 1, the setting named, and no cache folder created.
 #[test]
 fn invalid_settings_stop_a_command_naming_the_setting() {
     let cases: &[(&str, &str, &str)] = &[
@@ -127,7 +127,7 @@ fn invalid_settings_stop_a_command_naming_the_setting() {
         let project = Project::new();
         std::fs::write(project.path().join("cluster.toml"), text).unwrap();
         std::fs::create_dir(project.path().join("empty")).unwrap();
-        let out = project.kubedeb(&["fetch", "--from", "empty"]);
+        let out = project.kubedeb(&["check"]);
         let err = &out.stderr;
         assert_eq!(out.status.code(), Some(1), "{setting}: {err}");
         assert!(
