@@ -1,9 +1,9 @@
 //! The release catalog: for each component and version, the tarball, its source, its hash and the binaries inside.
 //!
 //! The built-in catalog is `packaging/catalog.toml`, compiled in. A user catalog in the same
-//! format (`--catalog` or `fetch.catalog`) is merged over it: an entry there replaces the
-//! built-in entry of the same component and version, so versions, URLs and hashes can be added
-//! without recompiling.
+//! format (`--catalog` or `fetch.catalog`) is merged over it: an entry there overrides, field by
+//! field, the built-in entry of the same component and version (so pinning a hash takes one
+//! line), and a new version's entry names every field. `kubedeb catalog` prints the built-in one.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -12,6 +12,11 @@ use std::path::{Path, PathBuf};
 
 const BUILT_IN: &str = include_str!("../packaging/catalog.toml");
 const BUILT_IN_ORIGIN: &str = "the built-in catalog (packaging/catalog.toml)";
+
+/// The built-in catalog as written, comments and all (`kubedeb catalog`).
+pub fn built_in_text() -> &'static str {
+    BUILT_IN
+}
 
 /// A component whose release binaries kubedeb packages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
@@ -125,54 +130,106 @@ struct CatalogFile {
     etcd: BTreeMap<String, ReleaseEntry>,
 }
 
-#[derive(Debug, Deserialize)]
+/// An entry as written: in a user catalog any field may be left out to keep the built-in one.
+#[derive(Debug, Deserialize, Clone, Default)]
 #[serde(deny_unknown_fields)]
 struct ReleaseEntry {
-    file: String,
-    url: String,
+    file: Option<String>,
+    url: Option<String>,
     sha256: Option<String>,
     api: Option<EtcdApi>,
-    binaries: BTreeMap<String, Vec<String>>,
+    binaries: Option<BTreeMap<String, Vec<String>>>,
 }
 
-/// The merged catalog: built-in entries, replaced or extended by the user's.
+impl ReleaseEntry {
+    /// This entry's fields over `base`'s.
+    fn over(self, base: ReleaseEntry) -> ReleaseEntry {
+        ReleaseEntry {
+            file: self.file.or(base.file),
+            url: self.url.or(base.url),
+            sha256: self.sha256.or(base.sha256),
+            api: self.api.or(base.api),
+            binaries: self.binaries.or(base.binaries),
+        }
+    }
+}
+
+impl CatalogFile {
+    fn parse(text: &str, origin: &str) -> Result<CatalogFile, CatalogError> {
+        toml::from_str(text).map_err(|e| CatalogError::Parse {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    fn into_entries(self) -> [(Component, BTreeMap<String, ReleaseEntry>); 3] {
+        [
+            (Component::Kubernetes, self.kubernetes),
+            (Component::Flannel, self.flannel),
+            (Component::Etcd, self.etcd),
+        ]
+    }
+}
+
+/// The merged catalog: built-in entries, overridden or extended by the user's.
 #[derive(Debug, Clone)]
 pub struct Catalog {
     releases: BTreeMap<(Component, String), Release>,
+    /// The user catalog merged in, as named.
+    user: Option<PathBuf>,
 }
 
 impl Catalog {
     /// The built-in catalog merged with the user's catalog file, if any.
     pub fn load(user: Option<&Path>) -> Result<Catalog, CatalogError> {
         let mut catalog = Catalog::parse(BUILT_IN, BUILT_IN_ORIGIN)?;
-        if let Some(path) = user {
-            let text = std::fs::read_to_string(path).map_err(|cause| CatalogError::Read {
-                path: path.to_path_buf(),
-                cause,
-            })?;
-            catalog.merge(Catalog::parse(&text, &path.display().to_string())?);
+        let Some(path) = user else {
+            return Ok(catalog);
+        };
+        let text = std::fs::read_to_string(path).map_err(|cause| CatalogError::Read {
+            path: path.to_path_buf(),
+            cause,
+        })?;
+        let origin = path.display().to_string();
+        let mut built_in: BTreeMap<(Component, String), ReleaseEntry> = BTreeMap::new();
+        for (component, entries) in CatalogFile::parse(BUILT_IN, BUILT_IN_ORIGIN)?.into_entries() {
+            for (version, entry) in entries {
+                built_in.insert((component, version), entry);
+            }
         }
+        for (component, entries) in CatalogFile::parse(&text, &origin)?.into_entries() {
+            for (version, entry) in entries {
+                let key = (component, version);
+                let entry = match built_in.remove(&key) {
+                    Some(base) => entry.over(base),
+                    None => entry,
+                };
+                let release = entry.check(component, &key.1, &origin)?;
+                catalog.releases.insert(key, release);
+            }
+        }
+        catalog.user = Some(path.to_path_buf());
         Ok(catalog)
     }
 
-    /// Parse and check one catalog file; `origin` names it in messages.
+    /// Parse and check one catalog file, every entry whole; `origin` names it in messages.
     pub fn parse(text: &str, origin: &str) -> Result<Catalog, CatalogError> {
-        let file: CatalogFile = toml::from_str(text).map_err(|e| CatalogError::Parse {
-            origin: origin.to_string(),
-            message: e.to_string(),
-        })?;
         let mut releases = BTreeMap::new();
-        for (component, entries) in [
-            (Component::Kubernetes, file.kubernetes),
-            (Component::Flannel, file.flannel),
-            (Component::Etcd, file.etcd),
-        ] {
+        for (component, entries) in CatalogFile::parse(text, origin)?.into_entries() {
             for (version, entry) in entries {
                 let release = entry.check(component, &version, origin)?;
                 releases.insert((component, version), release);
             }
         }
-        Ok(Catalog { releases })
+        Ok(Catalog {
+            releases,
+            user: None,
+        })
+    }
+
+    /// The user catalog file merged over the built-in one, if any.
+    pub fn user_file(&self) -> Option<&Path> {
+        self.user.as_deref()
     }
 
     /// Entries of `other` replace entries of the same component and version.
@@ -222,17 +279,23 @@ impl ReleaseEntry {
                 "version {version:?} must be letters, digits and . - + ~ only"
             )));
         }
-        if self.file.is_empty() || self.file.contains('/') || self.file == "." || self.file == ".."
-        {
+        let missing = |field: &str| {
+            invalid(format!(
+                "no `{field}` given: an entry for a version the built-in catalog lacks names \
+                 file, url and [binaries] (see `kubedeb catalog`)"
+            ))
+        };
+        let file = self.file.ok_or_else(|| missing("file"))?;
+        let url = self.url.ok_or_else(|| missing("url"))?;
+        let binaries_table = self.binaries.ok_or_else(|| missing("binaries"))?;
+        if file.is_empty() || file.contains('/') || file == "." || file == ".." {
             return Err(invalid(format!(
-                "file {:?} must be a plain file name without '/'",
-                self.file
+                "file {file:?} must be a plain file name without '/'"
             )));
         }
-        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(invalid(format!(
-                "url {:?} must start with http:// or https://",
-                self.url
+                "url {url:?} must start with http:// or https://"
             )));
         }
         let sha256 = match self.sha256 {
@@ -249,11 +312,11 @@ impl ReleaseEntry {
             (_, Some(_)) => return Err(invalid("`api` applies to etcd releases only".into())),
             (_, None) => EtcdApi::default(),
         };
-        if self.binaries.is_empty() {
+        if binaries_table.is_empty() {
             return Err(invalid("no binaries listed; add a [binaries] table".into()));
         }
         let mut binaries = Vec::new();
-        for (name, path) in self.binaries {
+        for (name, path) in binaries_table {
             if name.is_empty() || name.contains('/') || name.starts_with('.') {
                 return Err(invalid(format!(
                     "binary name {name:?} must be a plain file name"
@@ -279,8 +342,8 @@ impl ReleaseEntry {
         Ok(Release {
             component,
             version: version.to_string(),
-            file: self.file,
-            url: self.url,
+            file,
+            url,
             sha256,
             api,
             binaries,

@@ -11,14 +11,39 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 pub fn run(args: &BuildArgs) -> anyhow::Result<()> {
-    let (config, catalog) = super::load(&args.cluster)?;
+    let cache = super::resolve(&args.cluster, &args.cache);
+    let (config, catalog) = super::load(&args.cluster, &cache)?;
     // Held until the packages are written: a fetch meanwhile would swap the binaries under us.
-    let _cache = read_lock(&args.cache)?;
-    let binaries = fetched(&args.cache, &config, &catalog)?;
-    for deb in build(&args.packages, &config, &catalog, &binaries)? {
-        println!("{}", deb.display());
+    let _cache = read_lock(&cache)?;
+    same_catalog(&cache, &catalog, &config)?;
+    let binaries = fetched(&cache, &config.versions, &catalog)?;
+    let packages = super::resolve_packages(&args.cluster, &args.packages);
+    for deb in build(&packages, &config, &catalog, &binaries)? {
+        crate::outln!("{}", deb.display());
     }
     Ok(())
+}
+
+/// Refuses to build from a cache fetched with other catalog entries than `catalog` gives,
+/// saying each difference, rather than a bare "not fetched".
+fn same_catalog(cache: &Path, catalog: &Catalog, config: &Config) -> anyhow::Result<()> {
+    let Some(record) = crate::fetch::record::read(cache)? else {
+        return Ok(());
+    };
+    let differences = crate::fetch::record::differences(&record, catalog, &config.versions);
+    if differences.is_empty() {
+        return Ok(());
+    }
+    let was = record.catalog.as_ref().map_or_else(
+        || "with no --catalog".to_string(),
+        |file| format!("with --catalog {}", file.display()),
+    );
+    anyhow::bail!(
+        "the binaries in {} were fetched with other catalog entries than this build uses:\n  {}\n\
+         build {was} as they were fetched, or run `kubedeb fetch` again with this catalog",
+        cache.display(),
+        differences.join("\n  ")
+    )
 }
 
 /// Builds every package into the dist folder the command line names, each file written whole
@@ -89,7 +114,7 @@ pub fn open_dist(dist: &Path) -> anyhow::Result<File> {
     match lock.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
-            eprintln!(
+            crate::note!(
                 "waiting for another kubedeb build into {} to finish",
                 dist.display()
             );

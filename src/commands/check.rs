@@ -1,28 +1,65 @@
 //! `kubedeb check`: validate the settings and show what each package will contain.
 
-use crate::cli::ClusterArgs;
+use crate::cli::{CheckArgs, Format};
+use crate::fetch::record;
 
-/// The cache folder `kubedeb fetch` uses by default; `check` shows paths inside it.
-const DEFAULT_CACHE: &str = "cache";
-
-pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
-    let (config, catalog) = super::load(args)?;
-    let net = &config.network;
-    println!("settings are valid");
-    println!("  master {}, service range {} (kubernetes service {}), flannel network {} ({} subnets of /{})", config.master_ip, net.service_cluster_ip_range, net.first_service_ip(), net.flannel_network, net.flannel_subnets, net.flannel_subnet_len);
-    println!(
-        "  versions: kubernetes {}, flannel {}, etcd {}",
-        config.versions.kubernetes, config.versions.flannel, config.versions.etcd
-    );
-    println!();
-    let binaries =
-        crate::packages::expected_binaries(std::path::Path::new(DEFAULT_CACHE), &config, &catalog)?;
+pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
+    let cache = super::resolve(&args.cluster, &args.cache);
+    let (config, catalog) = super::load(&args.cluster, &cache)?;
+    let binaries = crate::packages::expected_binaries(&cache, &config, &catalog)?;
     let specs = crate::packages::specs(&config, &catalog, &binaries, None)?;
-    if binaries.values().any(|path| !path.exists()) {
-        println!(
+    let fetched = binaries.values().all(|path| path.exists());
+    let differences = match record::read(&cache)? {
+        Some(record) => record::differences(&record, &catalog, &config.versions),
+        None => Vec::new(),
+    };
+    let net = &config.network;
+    if args.format == Format::Json {
+        let doc = serde_json::json!({
+            "valid": true,
+            "config": args.cluster.config_path(),
+            "catalog": catalog.user_file(),
+            "master_ip": config.master_ip.to_string(),
+            "network": net,
+            "versions": {
+                "kubernetes": config.versions.kubernetes,
+                "flannel": config.versions.flannel,
+                "etcd": config.versions.etcd,
+            },
+            "cache": cache,
+            "fetched": fetched,
+            "catalog_differences": differences,
+            "packages": crate::packages::describe_json(&specs),
+        });
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&doc).expect("JSON values serialize")
+        );
+        return Ok(());
+    }
+    crate::outln!("settings are valid");
+    crate::outln!("  master {}, service range {} (kubernetes service {}), flannel network {} ({} subnets of /{})", config.master_ip, net.service_cluster_ip_range, net.first_service_ip(), net.flannel_network, net.flannel_subnets, net.flannel_subnet_len);
+    crate::outln!(
+        "  versions: kubernetes {}, flannel {}, etcd {}",
+        config.versions.kubernetes,
+        config.versions.flannel,
+        config.versions.etcd
+    );
+    crate::outln!();
+    if !differences.is_empty() {
+        crate::outln!(
+            "(the cache {} was fetched with other catalog entries; `kubedeb build` refuses until you pass the catalog it was fetched with or fetch again:",
+            cache.display()
+        );
+        for difference in &differences {
+            crate::outln!("   {difference}");
+        }
+        crate::outln!(")\n");
+    } else if !fetched {
+        crate::outln!(
             "(binaries not fetched yet: run `kubedeb fetch`; paths below are where they will be)\n"
         );
     }
-    print!("{}", crate::packages::describe(&specs));
+    crate::out!("{}", crate::packages::describe(&specs));
     Ok(())
 }

@@ -6,7 +6,7 @@ use anyhow::Context;
 use std::io::Write;
 
 pub fn run(args: &InitArgs) -> anyhow::Result<()> {
-    let path = &args.output;
+    let path = &args.config;
     if path.exists() && !args.force {
         anyhow::bail!(
             "{} already exists: edit it, or pass --force to replace it with the defaults",
@@ -27,8 +27,8 @@ pub fn run(args: &InitArgs) -> anyhow::Result<()> {
     tmp.persist(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
     match args.master_ip {
-        Some(_) => eprintln!("wrote {}; check it with `kubedeb check`", path.display()),
-        None => eprintln!(
+        Some(_) => crate::note!("wrote {}; check it with `kubedeb check`", path.display()),
+        None => crate::note!(
             "wrote {}; set master_ip in it (or pass --master-ip to every command)",
             path.display()
         ),

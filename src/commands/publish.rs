@@ -27,36 +27,41 @@ pub fn publish(args: &RepoArgs, debs: &[PathBuf]) -> anyhow::Result<()> {
     let report = repository::publish(repo, debs, &opts)
         .with_context(|| format!("publishing into {}", repo.display()))?;
     for p in &report.added {
-        println!(
+        crate::outln!(
             "added      {} {} {}  {}",
-            p.package, p.version, p.architecture, p.filename
+            p.package,
+            p.version,
+            p.architecture,
+            p.filename
         );
     }
     for p in &report.unchanged {
-        println!(
+        crate::outln!(
             "unchanged  {} {} {} (already published, identical)",
-            p.package, p.version, p.architecture
+            p.package,
+            p.version,
+            p.architecture
         );
     }
     for p in &report.pruned {
-        println!("pruned     {} {} {}", p.package, p.version, p.architecture);
+        crate::outln!("pruned     {} {} {}", p.package, p.version, p.architecture);
     }
     eprintln!(
         "publish finished in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     if !report.changed {
-        println!("nothing to do: the repository already has exactly these files");
+        crate::outln!("nothing to do: the repository already has exactly these files");
         print_fingerprint(&report);
         return Ok(());
     }
-    println!(
+    crate::outln!(
         "suite {} published {}, signed by {}",
         report.suite,
         report.date.as_deref().unwrap_or("?"),
         report.fingerprint.as_deref().unwrap_or("?")
     );
-    println!(
+    crate::outln!(
         "serve {} and on each node install {} as /usr/share/keyrings/{}.gpg, then add:\n  \
          deb [signed-by=/usr/share/keyrings/{}.gpg] <url> {} main",
         repository::public_dir(repo).display(),
@@ -72,7 +77,7 @@ pub fn publish(args: &RepoArgs, debs: &[PathBuf]) -> anyhow::Result<()> {
 /// The key nodes are asked to trust, and how a node admin checks a copy of it before doing so.
 fn print_fingerprint(report: &repository::PublishReport) {
     if let Some(fingerprint) = &report.fingerprint {
-        println!(
+        crate::outln!(
             "signing key fingerprint: {fingerprint}\n  \
              node admins compare it with the page `kubedeb serve` shows, or on a node with gpg with \
              `gpg --show-keys /usr/share/keyrings/{}.gpg`, before trusting the key",

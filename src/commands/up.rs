@@ -4,39 +4,46 @@ use crate::cli::UpArgs;
 use crate::fetch::fetch;
 use crate::repository::RepoError;
 use anyhow::Context;
+use std::path::Path;
 
 pub fn run(args: &UpArgs) -> anyhow::Result<()> {
     let cluster = &args.fetch.cluster;
-    let (config, catalog) = super::load(cluster)?;
+    let cache = super::resolve(cluster, &args.fetch.cache);
+    let (config, catalog) = super::load(cluster, &cache)?;
+    let packages = super::resolve_packages(cluster, &args.packages);
+    let mut repo_args = args.repo.clone();
+    repo_args.repo = cluster.resolve(&repo_args.repo);
+    // Before the minutes of fetching and building, not after: a repository that cannot take
+    // the packages fails now.
+    writable_repo(&repo_args.repo)?;
     let binaries = fetch(
-        &config,
+        &config.versions,
         &catalog,
-        &super::fetch::options(&args.fetch, &config, "up")?,
+        &super::fetch::options(&args.fetch, &config.fetch, &cache, "up")?,
     )?;
     // Another fetch may slip in between the two locks; while this one is held none can.
-    let _cache = crate::fetch::read_lock(&args.fetch.cache)?;
+    let _cache = crate::fetch::read_lock(&cache)?;
     // Built into a staging folder and moved into dist/ only once published: a refused publish
     // leaves dist/ as it was, so what the README publishes from there still publishes.
-    let dist = &args.packages.dist;
+    let dist = &packages.dist;
     let _dist_lock = super::build::open_dist(dist)?;
     let staging = tempfile::Builder::new()
         .prefix(super::build::UP_STAGING)
         .tempdir_in(dist)
         .with_context(|| format!("cannot create a staging folder in {}", dist.display()))?;
-    let debs =
-        super::build::build_into(staging.path(), &args.packages, &config, &catalog, &binaries)?;
+    let debs = super::build::build_into(staging.path(), &packages, &config, &catalog, &binaries)?;
     for deb in &debs {
-        println!(
+        crate::outln!(
             "built      {}",
             deb.file_name().unwrap_or_default().to_string_lossy()
         );
     }
-    super::publish::publish(&args.repo, &debs).map_err(|err| {
+    super::publish::publish(&repo_args, &debs).map_err(|err| {
         match err.downcast_ref::<RepoError>() {
             Some(RepoError::DuplicateVersion { .. }) => err.context(format!(
                 "the settings changed since revision {} was published: raise package.revision in {} to publish them as an upgrade",
                 config.package.revision,
-                cluster.config.display()
+                cluster.config_path().display()
             )),
             _ => err,
         }
@@ -51,5 +58,22 @@ pub fn run(args: &UpArgs) -> anyhow::Result<()> {
             )
         })?;
     }
+    Ok(())
+}
+
+/// Creates the repository folder and a probe file in it, so that a repository kubedeb cannot
+/// write is found before building.
+fn writable_repo(repo: &Path) -> anyhow::Result<()> {
+    let refused = |cause: std::io::Error| {
+        anyhow::anyhow!(
+            "the repository {} is not writable ({cause}); fix its permissions or choose another folder with --repo, then run `kubedeb up` again",
+            repo.display()
+        )
+    };
+    std::fs::create_dir_all(repo).map_err(refused)?;
+    tempfile::Builder::new()
+        .prefix(".kubedeb-write-probe.")
+        .tempfile_in(repo)
+        .map_err(refused)?;
     Ok(())
 }

@@ -33,6 +33,13 @@ pub struct Config {
     pub package: PackageSettings,
 }
 
+/// What `kubedeb fetch` needs of the settings: no master address, no network plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchConfig {
+    pub versions: Versions,
+    pub fetch: Fetch,
+}
+
 /// Where releases come from and how large they may be (the `[fetch]` section).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fetch {
@@ -113,6 +120,8 @@ pub enum ConfigError {
         path: PathBuf,
         cause: std::io::Error,
     },
+    #[error("the cluster settings {path} named with -c/--config do not exist; check the name, or run `kubedeb init -c {path}` to write the file")]
+    Missing { path: PathBuf },
     #[error("{path} is not a valid cluster.toml: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{}", describe_problems(origin, problems))]
@@ -152,25 +161,17 @@ impl Config {
     /// Read `path` (built-in defaults when it does not exist), apply the `--master-ip` override and
     /// validate everything but the versions (see [`Config::validate_versions`]).
     pub fn load(path: &Path, master_ip_override: Option<Ipv4Addr>) -> Result<Config, ConfigError> {
-        let (mut file, origin) = match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let file = toml::from_str::<ConfigFile>(&text).map_err(|e| ConfigError::Parse {
-                    path: path.to_path_buf(),
-                    message: e.to_string(),
-                })?;
-                (file, path.display().to_string())
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
-                ConfigFile::default(),
-                format!("the built-in defaults ({} does not exist)", path.display()),
-            ),
-            Err(cause) => {
-                return Err(ConfigError::Read {
-                    path: path.to_path_buf(),
-                    cause,
-                })
-            }
-        };
+        Config::load_named(path, false, master_ip_override)
+    }
+
+    /// [`Config::load`], where `must_exist` (a file named with `-c`) makes an absent file an
+    /// error instead of the defaults: a mistyped name must not build from the defaults.
+    pub fn load_named(
+        path: &Path,
+        must_exist: bool,
+        master_ip_override: Option<Ipv4Addr>,
+    ) -> Result<Config, ConfigError> {
+        let (mut file, origin) = read_file(path, must_exist)?;
         if let Some(ip) = master_ip_override {
             file.master_ip = Some(ip);
         }
@@ -199,47 +200,17 @@ impl Config {
         catalog_override: Option<&Path>,
         config_path: &Path,
     ) -> Option<PathBuf> {
-        if let Some(path) = catalog_override {
-            return Some(path.to_path_buf());
-        }
-        let path = Path::new(self.fetch.catalog.as_ref()?);
-        let base = config_path.parent().unwrap_or(Path::new(""));
-        Some(if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            base.join(path)
-        })
+        self.fetch.catalog_path(catalog_override, config_path)
     }
 
     /// Every version must have a catalog entry.
     pub fn validate_versions(&self, catalog: &Catalog) -> Result<(), ConfigError> {
-        let problems: Vec<Problem> = Component::ALL
-            .into_iter()
-            .filter_map(|component| {
-                let version = self.version(component);
-                catalog.release(component, version).err().map(|e| Problem {
-                    setting: format!("versions.{component}"),
-                    message: e.to_string(),
-                })
-            })
-            .collect();
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError::Invalid {
-                origin: "the cluster settings".into(),
-                problems,
-            })
-        }
+        self.versions.validate(catalog)
     }
 
     /// The configured version of a component.
     pub fn version(&self, component: Component) -> &str {
-        match component {
-            Component::Kubernetes => &self.versions.kubernetes,
-            Component::Flannel => &self.versions.flannel,
-            Component::Etcd => &self.versions.etcd,
-        }
+        self.versions.of(component)
     }
 
     /// The flannel network config written to etcd (`/coreos.com/network/config`), in the seed's form:
@@ -257,6 +228,93 @@ impl Config {
     }
 }
 
+impl Versions {
+    /// The configured version of a component.
+    pub fn of(&self, component: Component) -> &str {
+        match component {
+            Component::Kubernetes => &self.kubernetes,
+            Component::Flannel => &self.flannel,
+            Component::Etcd => &self.etcd,
+        }
+    }
+
+    /// Every version must have a catalog entry.
+    pub fn validate(&self, catalog: &Catalog) -> Result<(), ConfigError> {
+        let problems: Vec<Problem> = Component::ALL
+            .into_iter()
+            .filter_map(|component| {
+                let version = self.of(component);
+                catalog.release(component, version).err().map(|e| Problem {
+                    setting: format!("versions.{component}"),
+                    message: e.to_string(),
+                })
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid {
+                origin: "the cluster settings".into(),
+                problems,
+            })
+        }
+    }
+}
+
+impl Fetch {
+    /// The user catalog to merge: the command line's (as given), else `fetch.catalog`, which,
+    /// when relative, is relative to the folder of the config file `config_path`.
+    pub fn catalog_path(
+        &self,
+        catalog_override: Option<&Path>,
+        config_path: &Path,
+    ) -> Option<PathBuf> {
+        if let Some(path) = catalog_override {
+            return Some(path.to_path_buf());
+        }
+        let path = Path::new(self.catalog.as_ref()?);
+        let base = config_path.parent().unwrap_or(Path::new(""));
+        Some(if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            base.join(path)
+        })
+    }
+}
+
+impl FetchConfig {
+    /// The settings `fetch` uses from `path` (which, when `must_exist`, may not be absent).
+    pub fn load(path: &Path, must_exist: bool) -> Result<FetchConfig, ConfigError> {
+        let (file, origin) = read_file(path, must_exist)?;
+        file.validate_fetch().map_err(|e| e.with_origin(origin))
+    }
+}
+
+/// cluster.toml as written and the name messages give its settings; the defaults when the
+/// file is absent and may be.
+fn read_file(path: &Path, must_exist: bool) -> Result<(ConfigFile, String), ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let file = toml::from_str::<ConfigFile>(&text).map_err(|e| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+            Ok((file, path.display().to_string()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => Ok((
+            ConfigFile::default(),
+            format!("the built-in defaults ({} does not exist)", path.display()),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ConfigError::Missing {
+            path: path.to_path_buf(),
+        }),
+        Err(cause) => Err(ConfigError::Read {
+            path: path.to_path_buf(),
+            cause,
+        }),
+    }
+}
+
 impl ConfigFile {
     /// A commented cluster.toml holding every default (and `master_ip` when given).
     pub fn init_file(master_ip: Option<Ipv4Addr>) -> String {
@@ -266,7 +324,7 @@ impl ConfigFile {
 
 impl ConfigError {
     /// The same problems, said to come from `origin` (the file, or the built-in defaults).
-    fn with_origin(self, origin: String) -> ConfigError {
+    pub fn with_origin(self, origin: String) -> ConfigError {
         match self {
             ConfigError::Invalid { problems, .. } => ConfigError::Invalid { origin, problems },
             other => other,

@@ -1,6 +1,6 @@
 //! Validation of the cluster settings: every problem named by its setting, with what to do about it.
 
-use super::{Apiserver, Config, ConfigError, ConfigFile, Dns, Network, Problem};
+use super::{Apiserver, Config, ConfigError, ConfigFile, Dns, FetchConfig, Network, Problem};
 use ipnet::Ipv4Net;
 use serde::{Serialize, Serializer};
 use std::fmt;
@@ -130,10 +130,7 @@ impl ConfigFile {
         let backend = self.check_backend(&mut p);
         let subnets = self.check_flannel_extra(&mut p, flannel);
         let node_ports = self.check_node_ports(&mut p);
-        let max_download =
-            parse_setting_size(&mut p, "fetch.max_download", &self.fetch.max_download);
-        let max_binary = parse_setting_size(&mut p, "fetch.max_binary", &self.fetch.max_binary);
-        let timeout = parse_timeout(&mut p, &self.fetch.timeout);
+        let fetch = self.check_fetch(&mut p);
         self.check_rest(&mut p);
 
         // Every check that found nothing wrong gave its value.
@@ -145,9 +142,7 @@ impl ConfigFile {
             Some(backend),
             Some((flannel_subnet_len, flannel_subnets)),
             Some(node_ports),
-            Some(max_download),
-            Some(max_binary),
-            Some(timeout),
+            Some(fetch),
             true,
         ) = (
             master,
@@ -157,9 +152,7 @@ impl ConfigFile {
             backend,
             subnets,
             node_ports,
-            max_download,
-            max_binary,
-            timeout,
+            fetch,
             p.0.is_empty(),
         )
         else {
@@ -190,14 +183,43 @@ impl ConfigFile {
             kubelet: self.kubelet.clone(),
             docker: self.docker.clone(),
             certificates: self.certificates.clone(),
-            fetch: super::Fetch {
-                mirrors: self.fetch.mirrors.clone(),
-                catalog: self.fetch.catalog.clone(),
-                max_download,
-                max_binary,
-                timeout,
-            },
+            fetch,
             package: self.package.clone(),
+        })
+    }
+
+    /// Check only what `kubedeb fetch` uses: the versions and the `[fetch]` section.
+    pub fn validate_fetch(&self) -> Result<FetchConfig, ConfigError> {
+        let mut p = Problems::default();
+        match self.check_fetch(&mut p) {
+            Some(fetch) if p.0.is_empty() => Ok(FetchConfig {
+                versions: self.versions.clone(),
+                fetch,
+            }),
+            _ => Err(ConfigError::Invalid {
+                origin: "the cluster settings".into(),
+                problems: p.0,
+            }),
+        }
+    }
+
+    fn check_fetch(&self, p: &mut Problems) -> Option<super::Fetch> {
+        for (i, mirror) in self.fetch.mirrors.iter().enumerate() {
+            if !(mirror.starts_with("http://") || mirror.starts_with("https://"))
+                || mirror.contains(char::is_whitespace)
+            {
+                p.add(format!("fetch.mirrors[{i}]"), format!("{mirror:?} is not a base URL; write one like \"http://mirror.local/k8s\" (kubedeb fetches <mirror>/<tarball file name>)"));
+            }
+        }
+        let max_download = parse_setting_size(p, "fetch.max_download", &self.fetch.max_download);
+        let max_binary = parse_setting_size(p, "fetch.max_binary", &self.fetch.max_binary);
+        let timeout = parse_timeout(p, &self.fetch.timeout);
+        Some(super::Fetch {
+            mirrors: self.fetch.mirrors.clone(),
+            catalog: self.fetch.catalog.clone(),
+            max_download: max_download?,
+            max_binary: max_binary?,
+            timeout: timeout?,
         })
     }
 
@@ -398,13 +420,6 @@ impl ConfigFile {
             };
             if !ok {
                 p.add(format!("certificates.extra_sans[{i}]"), format!("{san:?} is not a subject alternative name; write \"IP:<address>\" or \"DNS:<name>\""));
-            }
-        }
-        for (i, mirror) in self.fetch.mirrors.iter().enumerate() {
-            if !(mirror.starts_with("http://") || mirror.starts_with("https://"))
-                || mirror.contains(char::is_whitespace)
-            {
-                p.add(format!("fetch.mirrors[{i}]"), format!("{mirror:?} is not a base URL; write one like \"http://mirror.local/k8s\" (kubedeb fetches <mirror>/<tarball file name>)"));
             }
         }
         let maintainer = &self.package.maintainer;

@@ -16,7 +16,7 @@ mod tar;
 mod tree;
 mod writer;
 
-pub use compress::BuildReport;
+pub use compress::{level_range, BuildReport};
 pub use error::DebError;
 pub use model::{
     BuildOptions, Compression, Control, Entry, EntryKind, PackageSpec, Scripts, Source,

@@ -154,7 +154,7 @@ pub fn read_lock(cache: &Path) -> Result<Option<File>, FetchError> {
         }
     };
     if let Err(std::fs::TryLockError::WouldBlock) = file.try_lock_shared() {
-        eprintln!(
+        crate::note!(
             "waiting for the kubedeb fetch on {} to finish",
             cache.display()
         );
@@ -190,7 +190,7 @@ pub(super) fn lock(cache: &Path) -> Result<File, FetchError> {
         Err(std::fs::TryLockError::WouldBlock) => {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
-            eprintln!(
+            crate::note!(
                 "waiting for another kubedeb fetch on {} ({}) to finish",
                 cache.display(),
                 holder.trim()

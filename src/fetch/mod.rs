@@ -5,6 +5,7 @@
 //! - `quarantine/<file>`: the last copy refused for a wrong hash or content;
 //! - `bin/<component>-<version>/<binary>`: the extracted binaries (`.sha256` holds the tarball's hash,
 //!   `.sha256sums` each binary's, checked again before the binaries are used);
+//! - `fetched.toml`: the catalog and entries the last fetch used ([`record`]);
 //! - `kubedeb.lock`: hashes trusted on first use for tarballs without a published checksum;
 //! - `.fetch.lock`: flock'd by the running fetch (shared by a build), so they take turns.
 //!
@@ -17,6 +18,7 @@ mod download;
 mod error;
 mod extract;
 mod lock;
+pub mod record;
 mod sources;
 mod trust;
 
@@ -25,7 +27,7 @@ pub use cache::{binaries_dir, read_lock};
 pub use error::{FetchError, NotExecutable};
 
 use crate::catalog::{Catalog, Component, Release};
-use crate::config::Config;
+use crate::config::Versions;
 use download::Http;
 use indicatif::{MultiProgress, ProgressDrawTarget};
 use lock::Lock;
@@ -123,11 +125,15 @@ pub fn lock_path(cache: &Path) -> PathBuf {
 }
 
 /// The binaries a previous `kubedeb fetch` extracted for the configured versions, without any download.
-pub fn fetched(cache: &Path, cfg: &Config, catalog: &Catalog) -> Result<Binaries, FetchError> {
+pub fn fetched(
+    cache: &Path,
+    versions: &Versions,
+    catalog: &Catalog,
+) -> Result<Binaries, FetchError> {
     let lock = Lock::new(lock_path(cache));
     let mut binaries = Binaries::default();
     for component in Component::ALL {
-        let release = catalog.release(component, cfg.version(component))?;
+        let release = catalog.release(component, versions.of(component))?;
         let dir = binaries_dir(cache, component, &release.version);
         let expected = expected_hash(release, &lock)?;
         let found = match cache::complete(&dir, release, expected.as_ref()) {
@@ -146,10 +152,14 @@ pub fn fetched(cache: &Path, cfg: &Config, catalog: &Catalog) -> Result<Binaries
 }
 
 /// Get, verify and extract the configured versions of kubernetes, flannel and etcd (in parallel).
-pub fn fetch(cfg: &Config, catalog: &Catalog, opts: &FetchOptions) -> Result<Binaries, FetchError> {
+pub fn fetch(
+    versions: &Versions,
+    catalog: &Catalog,
+    opts: &FetchOptions,
+) -> Result<Binaries, FetchError> {
     let releases = Component::ALL
         .into_iter()
-        .map(|c| catalog.release(c, cfg.version(c)))
+        .map(|c| catalog.release(c, versions.of(c)))
         .collect::<Result<Vec<_>, _>>()?;
     let ctx = Fetcher::new(opts)?;
     let results: Vec<_> = std::thread::scope(|s| {
@@ -174,7 +184,12 @@ pub fn fetch(cfg: &Config, catalog: &Catalog, opts: &FetchOptions) -> Result<Bin
         }
     }
     match errors.len() {
-        0 => Ok(binaries),
+        0 => {
+            // Still under the cache lock `ctx` holds: the record matches the binaries.
+            record::write(&opts.cache, catalog, &releases)?;
+            drop(ctx);
+            Ok(binaries)
+        }
         1 => Err(errors.remove(0)),
         _ => Err(FetchError::Several(errors)),
     }
@@ -232,7 +247,8 @@ impl<'a> Fetcher<'a> {
                 cause,
             })?;
         }
-        let target = if std::io::stderr().is_terminal() {
+        let quiet = crate::output::verbosity() == crate::output::Verbosity::Quiet;
+        let target = if std::io::stderr().is_terminal() && !quiet {
             ProgressDrawTarget::stderr()
         } else {
             ProgressDrawTarget::hidden()
@@ -252,7 +268,7 @@ impl<'a> Fetcher<'a> {
 
     fn say(&self, message: String) {
         if self.progress.is_hidden() {
-            eprintln!("{message}");
+            crate::note!("{message}");
         } else {
             let _ = self.progress.println(message);
         }

@@ -57,3 +57,54 @@ pub fn describe(specs: &[PackageSpec]) -> String {
     }
     out
 }
+
+/// The same as [`describe`], as JSON for `kubedeb check --format json`.
+pub fn describe_json(specs: &[PackageSpec]) -> serde_json::Value {
+    let packages: Vec<serde_json::Value> = specs
+        .iter()
+        .map(|spec| {
+            let c = &spec.control;
+            let scripts: Vec<&str> = [
+                ("preinst", &spec.scripts.preinst),
+                ("postinst", &spec.scripts.postinst),
+                ("prerm", &spec.scripts.prerm),
+                ("postrm", &spec.scripts.postrm),
+            ]
+            .into_iter()
+            .filter_map(|(n, s)| s.as_ref().map(|_| n))
+            .collect();
+            let mut entries: Vec<&Entry> = spec.entries.iter().collect();
+            entries.sort_by(|a, b| a.path.cmp(&b.path));
+            let files: Vec<serde_json::Value> = entries
+                .into_iter()
+                .map(|entry| {
+                    let (kind, from) = match &entry.kind {
+                        EntryKind::File(Source::Path(p)) => ("file", Some(p.display().to_string())),
+                        EntryKind::File(Source::Bytes(_)) => ("file", None),
+                        EntryKind::Dir => ("directory", None),
+                        EntryKind::Symlink(t) => ("symlink", Some(t.clone())),
+                    };
+                    serde_json::json!({
+                        "path": entry.path,
+                        "mode": format!("{:04o}", entry.mode),
+                        "kind": kind,
+                        "from": from,
+                        "conffile": entry.path.starts_with("/etc/") && kind == "file",
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "package": c.package,
+                "version": c.version,
+                "architecture": c.architecture,
+                "summary": c.summary,
+                "depends": c.depends,
+                "conflicts": c.conflicts,
+                "replaces": c.replaces,
+                "scripts": scripts,
+                "files": files,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(packages)
+}

@@ -6,7 +6,7 @@ mod manifest;
 pub mod render;
 pub mod unit_check;
 
-pub use describe::describe;
+pub use describe::{describe, describe_json};
 pub use manifest::{FileKind, Unit};
 
 use crate::catalog::{Catalog, Component};

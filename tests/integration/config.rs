@@ -67,7 +67,7 @@ fn init_refuses_to_overwrite_without_force() {
     )
     .unwrap();
     let out = project.kubedeb(&["init", "--master-ip", "10.9.9.9"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     assert!(
         out.stderr.contains("cluster.toml already exists") && out.stderr.contains("--force"),
         "{}",
@@ -103,8 +103,8 @@ fn missing_file_means_defaults_plus_the_master_address() {
     );
 }
 
-/// Each bad cluster.toml stops `kubedeb fetch` (with --from, so nothing could be downloaded anyway)
-/// with exit 2, the setting named, and no cache folder created.
+/// Each bad cluster.toml stops `kubedeb check` (which validates every setting; `fetch` only
+/// those it uses) with exit 1, the setting named, and no cache folder created.
 #[test]
 fn invalid_settings_stop_a_command_naming_the_setting() {
     let cases: &[(&str, &str, &str)] = &[
@@ -127,9 +127,9 @@ fn invalid_settings_stop_a_command_naming_the_setting() {
         let project = Project::new();
         std::fs::write(project.path().join("cluster.toml"), text).unwrap();
         std::fs::create_dir(project.path().join("empty")).unwrap();
-        let out = project.kubedeb(&["fetch", "--from", "empty"]);
+        let out = project.kubedeb(&["check"]);
         let err = &out.stderr;
-        assert_eq!(out.status.code(), Some(2), "{setting}: {err}");
+        assert_eq!(out.status.code(), Some(1), "{setting}: {err}");
         assert!(
             err.contains(&format!("{setting}: ")) && err.contains(words),
             "{setting} / {words}: {err}"
@@ -151,7 +151,7 @@ fn unknown_keys_are_named() {
     )
     .unwrap();
     let out = project.kubedeb(&["fetch", "--from", "."]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     let err = &out.stderr;
     assert!(
         err.contains("cluster.toml is not a valid cluster.toml")
@@ -202,10 +202,12 @@ fn a_user_catalog_adds_versions() {
     for file in ["cluster.toml", "mine.toml"] {
         std::fs::rename(project.path().join(file), site.join(file)).unwrap();
     }
+    // --from too: relative paths are relative to the config file's folder.
+    std::fs::rename(project.path().join("empty"), site.join("empty")).unwrap();
     let out = project.kubedeb(&["fetch", "-c", "site/cluster.toml", "--from", "empty"]);
     let err = &out.stderr;
     assert!(
-        err.contains("etcd-v2.3.7-linux-amd64.tar.gz is not in empty"),
+        err.contains("etcd-v2.3.7-linux-amd64.tar.gz is not in site/empty"),
         "{err}"
     );
 }

@@ -229,3 +229,48 @@ fn settings_and_output_failures_say_their_cause_once() {
     );
     fails_once(d, &["serve", "--repo", "no-such-repo"], "no-such-repo");
 }
+
+#[test]
+fn operator_errors_say_their_cause_once() {
+    let dir = fetched_project();
+    let d = dir.path();
+    fails_once(
+        d,
+        &["check", "-c", "clustr.toml", "--master-ip", "10.0.0.1"],
+        "clustr.toml",
+    );
+    let other = std::fs::read_to_string(d.join(CATALOG))
+        .unwrap()
+        .replace("http://upstream.invalid", "http://other.invalid");
+    std::fs::write(d.join("other.toml"), other).unwrap();
+    fails_once(
+        d,
+        &[
+            "build",
+            "--master-ip",
+            "10.0.0.1",
+            "--catalog",
+            "other.toml",
+            "--compression",
+            "gzip",
+        ],
+        "other.toml",
+    );
+    std::fs::create_dir(d.join("mine")).unwrap();
+    std::fs::write(d.join("mine/x"), b"x").unwrap();
+    fails_once(d, &["templates", "--dump", "mine"], "--force");
+    std::fs::write(d.join("repo"), b"a file where the repository should be").unwrap();
+    fails_once(
+        d,
+        &[
+            "up",
+            "--master-ip",
+            "10.0.0.1",
+            "--from",
+            TARBALLS,
+            "--catalog",
+            CATALOG,
+        ],
+        "--repo",
+    );
+}

@@ -26,8 +26,8 @@ fn kubedeb_fetch(dir: &Path, extra: &[&str]) -> Run {
     if !run.ok() {
         assert_eq!(
             run.code(),
-            Some(2),
-            "failure exits 2; stderr: {}",
+            Some(1),
+            "a failed fetch exits 1; stderr: {}",
             run.stderr
         );
         assert!(
@@ -642,7 +642,7 @@ fn fetched_binaries_are_found_without_fetching_again() {
     let catalog = Catalog::load(Some(&dir.path().join("catalog.toml"))).unwrap();
     let cache = dir.path().join("cache");
 
-    let err = kubedeb::fetch::fetched(&cache, &config, &catalog)
+    let err = kubedeb::fetch::fetched(&cache, &config.versions, &catalog)
         .unwrap_err()
         .to_string();
     assert!(
@@ -653,7 +653,7 @@ fn fetched_binaries_are_found_without_fetching_again() {
 
     let run = kubedeb_fetch(dir.path(), &["--from", "carried"]);
     assert!(run.ok(), "{}", run.stderr);
-    let binaries = kubedeb::fetch::fetched(&cache, &config, &catalog).unwrap();
+    let binaries = kubedeb::fetch::fetched(&cache, &config.versions, &catalog).unwrap();
     let names: Vec<&str> = binaries.iter().map(|(n, _)| n).collect();
     assert_eq!(
         names,
@@ -688,7 +688,7 @@ fn fetched_binaries_are_found_without_fetching_again() {
     );
     let mut catalog = Catalog::load(None).unwrap();
     catalog.merge(Catalog::parse(&repinned, "repinned.toml").unwrap());
-    let err = kubedeb::fetch::fetched(&cache, &config, &catalog)
+    let err = kubedeb::fetch::fetched(&cache, &config.versions, &catalog)
         .unwrap_err()
         .to_string();
     assert!(

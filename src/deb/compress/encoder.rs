@@ -17,7 +17,7 @@ pub enum Encoder<W: Write> {
 pub fn level_range(compression: Compression) -> (u32, u32) {
     match compression {
         Compression::Xz => (0, 9),
-        Compression::Gzip => (0, 9),
+        Compression::Gzip => (1, 9),
         Compression::Zstd => (1, 22),
     }
 }

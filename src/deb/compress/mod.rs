@@ -14,4 +14,5 @@ mod xz;
 
 pub use blocks::{BlockWriter, BuildReport};
 pub use codec::Codec;
+pub use encoder::level_range;
 pub use encoder::{level, threads, Encoder};
