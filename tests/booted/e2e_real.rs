@@ -220,7 +220,13 @@ impl<'a> Lifecycle<'a> {
                 eventually(
                     master,
                     within,
-                    &format!("kubectl exec {} -- ping -c 1 -W 2 {ip}", pod_name(from)),
+                    // Bounded per attempt: kubectl 1.1.4's exec into a container that has
+                    // just started can hang until its own stream timeout ("Timeout occured"),
+                    // which alone would use up the window that retries are meant to fill.
+                    &format!(
+                        "timeout 6 kubectl exec {} -- ping -c 1 -W 2 {ip}",
+                        pod_name(from)
+                    ),
                 )
                 .map(|_| ())
             });

@@ -404,7 +404,11 @@ impl Chroot {
 
 /// apt's output with no warning or error line.
 pub fn assert_clean(out: &std::process::Output, what: &str) {
-    assert!(out.status.success(), "{what} failed:\n{}", crate::harness::tools::text(out));
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}",
+        crate::harness::tools::text(out)
+    );
     let all = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

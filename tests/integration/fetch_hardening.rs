@@ -90,11 +90,18 @@ fn pin(dir: &Path, t: &SeedTarballs) {
     std::fs::write(dir.join("catalog.toml"), catalog).unwrap();
 }
 
-/// A project whose catalog has no pins: the tarballs are trusted on first use.
+/// A project whose catalog pins no Kubernetes tarball, as the built-in one: it is trusted on
+/// first use. (flannel and etcd are pinned to the fixtures: a user entry overrides only the
+/// fields it names, so without a pin of its own it would keep the built-in published hash.)
 fn unpinned_project(t: &SeedTarballs) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     t.write_to(&dir.path().join("tarballs"));
-    let catalog = user_catalog("http://upstream.invalid", None, None, None);
+    let catalog = user_catalog(
+        "http://upstream.invalid",
+        None,
+        Some(&sha256_hex(&t.flannel)),
+        Some(&sha256_hex(&t.etcd)),
+    );
     std::fs::write(dir.path().join("catalog.toml"), catalog).unwrap();
     dir
 }
@@ -372,16 +379,16 @@ fn a_different_tarball_given_with_from_is_refused_even_when_cached() {
     let mut other = std::fs::read("/bin/false").unwrap();
     other.extend_from_slice(b"not the trusted release");
     std::fs::write(
-        dir.path().join("tarballs").join(ETCD_FILE),
-        etcd_tarball(&other),
+        dir.path().join("tarballs").join(KUBE_FILE),
+        kubernetes_tarball_of(&other),
     )
     .unwrap();
     let out = run(dir.path(), FETCH);
-    refused(&out, &[ETCD_FILE, "sha256"]);
+    refused(&out, &[KUBE_FILE, "sha256"]);
     assert_eq!(
-        std::fs::read(dir.path().join("cache/bin/etcd-2.2.1/etcd")).unwrap(),
+        std::fs::read(dir.path().join("cache/bin/kubernetes-1.1.4/kubelet")).unwrap(),
         elf_program(),
-        "the cached binaries stay those of the trusted tarball"
+        "the cached binaries stay those of the tarball trusted on first use"
     );
 }
 
