@@ -3,6 +3,19 @@
 use crate::deb::{Entry, EntryKind, PackageSpec, Source};
 use std::fmt::Write as _;
 
+/// The maintainer scripts a package has, in dpkg's order.
+fn script_names(spec: &PackageSpec) -> Vec<&'static str> {
+    [
+        ("preinst", &spec.scripts.preinst),
+        ("postinst", &spec.scripts.postinst),
+        ("prerm", &spec.scripts.prerm),
+        ("postrm", &spec.scripts.postrm),
+    ]
+    .into_iter()
+    .filter_map(|(n, s)| s.as_ref().map(|_| n))
+    .collect()
+}
+
 /// What each package will contain, for `kubedeb check`: control relations, scripts, and every
 /// path with its mode and origin.
 pub fn describe(specs: &[PackageSpec]) -> String {
@@ -20,15 +33,7 @@ pub fn describe(specs: &[PackageSpec]) -> String {
                 let _ = writeln!(out, "  {field}: {}", values.join(", "));
             }
         }
-        let scripts: Vec<&str> = [
-            ("preinst", &spec.scripts.preinst),
-            ("postinst", &spec.scripts.postinst),
-            ("prerm", &spec.scripts.prerm),
-            ("postrm", &spec.scripts.postrm),
-        ]
-        .into_iter()
-        .filter_map(|(n, s)| s.as_ref().map(|_| n))
-        .collect();
+        let scripts = script_names(spec);
         if !scripts.is_empty() {
             let _ = writeln!(out, "  Scripts: {}", scripts.join(", "));
         }
@@ -64,15 +69,7 @@ pub fn describe_json(specs: &[PackageSpec]) -> serde_json::Value {
         .iter()
         .map(|spec| {
             let c = &spec.control;
-            let scripts: Vec<&str> = [
-                ("preinst", &spec.scripts.preinst),
-                ("postinst", &spec.scripts.postinst),
-                ("prerm", &spec.scripts.prerm),
-                ("postrm", &spec.scripts.postrm),
-            ]
-            .into_iter()
-            .filter_map(|(n, s)| s.as_ref().map(|_| n))
-            .collect();
+            let scripts = script_names(spec);
             let mut entries: Vec<&Entry> = spec.entries.iter().collect();
             entries.sort_by(|a, b| a.path.cmp(&b.path));
             let files: Vec<serde_json::Value> = entries
