@@ -422,3 +422,36 @@ pub fn assert_clean(out: &std::process::Output, what: &str) {
         );
     }
 }
+
+/// A new ed25519 signing key for `uid` in the GnuPG home `home` (made 0700), its secret key
+/// exported armored to `file`; its fingerprint.
+pub fn secret_key_file(home: &Path, uid: &str, file: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(home).unwrap();
+    std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let gpg = || {
+        let mut c = Command::new("gpg");
+        c.arg("--homedir").arg(home).args([
+            "--batch",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+        ]);
+        c
+    };
+    let run = crate::harness::tools::run;
+    run(gpg().args(["--quick-gen-key", uid, "ed25519", "sign", "never"]));
+    let out = run(gpg().args(["--with-colons", "--list-secret-keys"]));
+    let fpr = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.starts_with("fpr:"))
+        .unwrap()
+        .split(':')
+        .nth(9)
+        .unwrap()
+        .to_string();
+    let out = run(gpg().args(["--armor", "--export-secret-keys", &fpr]));
+    std::fs::write(file, &out.stdout).unwrap();
+    fpr
+}

@@ -842,39 +842,8 @@ fn signs_with_the_users_own_key_from_a_file_or_by_id() {
     need("gpg");
     let work = tempfile::tempdir().unwrap();
     let home = work.path().join("gnupg");
-    fs::create_dir(&home).unwrap();
-    fs::set_permissions(&home, fs::Permissions::from_mode(0o700)).unwrap();
-    let gpg = || {
-        let mut c = Command::new("gpg");
-        c.env("GNUPGHOME", &home).args([
-            "--batch",
-            "--pinentry-mode",
-            "loopback",
-            "--passphrase",
-            "",
-        ]);
-        c
-    };
-    run(gpg().args([
-        "--quick-gen-key",
-        "Test Signer <signer@example.invalid>",
-        "ed25519",
-        "sign",
-        "never",
-    ]));
-    let out = run(gpg().args(["--with-colons", "--list-secret-keys"]));
-    let listing = String::from_utf8_lossy(&out.stdout).into_owned();
-    let fpr = listing
-        .lines()
-        .find(|l| l.starts_with("fpr:"))
-        .unwrap()
-        .split(':')
-        .nth(9)
-        .unwrap()
-        .to_string();
     let key_file = work.path().join("signer.asc");
-    let out = run(gpg().args(["--armor", "--export-secret-keys", &fpr]));
-    fs::write(&key_file, &out.stdout).unwrap();
+    let fpr = secret_key_file(&home, "Test Signer <signer@example.invalid>", &key_file);
     let deb = DebSpec::new("k8s-master", "1.1.4-1").build(work.path());
 
     let signer_of = |repo: &Path| -> String {

@@ -5,7 +5,6 @@
 use crate::harness::repo::*;
 use crate::harness::tools::{need, run, run_any, text};
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -98,37 +97,7 @@ fn a_burst_of_publishes_never_dates_the_repository_ahead_of_the_clock() {
 
 /// A signing key with no passphrase, generated in `home` and exported (secret) to a file.
 fn new_key_file(home: &Path, file: &Path) -> String {
-    fs::create_dir_all(home).unwrap();
-    fs::set_permissions(home, fs::Permissions::from_mode(0o700)).unwrap();
-    let gpg = || {
-        let mut c = Command::new("gpg");
-        c.arg("--homedir").arg(home).args([
-            "--batch",
-            "--pinentry-mode",
-            "loopback",
-            "--passphrase",
-            "",
-        ]);
-        c
-    };
-    run(gpg().args([
-        "--quick-gen-key",
-        "Rotated Signer <rotated@example.invalid>",
-        "ed25519",
-        "sign",
-        "never",
-    ]));
-    let out = run(gpg().args(["--with-colons", "--list-secret-keys"]));
-    let fpr = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find(|l| l.starts_with("fpr:"))
-        .unwrap()
-        .split(':')
-        .nth(9)
-        .unwrap()
-        .to_string();
-    let out = run(gpg().args(["--armor", "--export-secret-keys", &fpr]));
-    fs::write(file, &out.stdout).unwrap();
+    let fpr = secret_key_file(home, "Rotated Signer <rotated@example.invalid>", file);
     stop_agent(home);
     fpr
 }
