@@ -5,6 +5,7 @@
 //! field, the built-in entry of the same component and version (so pinning a hash takes one
 //! line), and a new version's entry names every field. `kubedeb catalog` prints the built-in one.
 
+use crate::images::ImageRef;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -72,6 +73,22 @@ pub struct BinarySpec {
     pub path: Vec<String>,
 }
 
+/// One container image a Kubernetes release needs (`[kubernetes."<version>".images]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSpec {
+    /// What the image is for, as templates name it (`images.pause`, `images.skydns`).
+    pub role: String,
+    /// The name the node's Docker knows it by, and where it is fetched from.
+    pub reference: ImageRef,
+    /// The image ID (`sha256:<hex>`, the digest of its config) when pinned; `None` means trust on first use.
+    pub id: Option<String>,
+    /// The addon (`dns`, `ui`) that runs it; such an image is fetched and packaged only when that addon is on.
+    pub addon: Option<String>,
+}
+
+/// The addons a catalog image may belong to.
+pub const ADDONS: [&str; 2] = ["dns", "ui"];
+
 /// One release of one component.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Release {
@@ -86,6 +103,8 @@ pub struct Release {
     /// etcd releases only: which API generation it speaks.
     pub api: EtcdApi,
     pub binaries: Vec<BinarySpec>,
+    /// Kubernetes releases only: the container images its pods need, by role.
+    pub images: Vec<ImageSpec>,
     /// Which catalog file the entry came from, for messages.
     pub origin: String,
 }
@@ -139,6 +158,17 @@ struct ReleaseEntry {
     sha256: Option<String>,
     api: Option<EtcdApi>,
     binaries: Option<BTreeMap<String, Vec<String>>>,
+    images: Option<BTreeMap<String, ImageEntry>>,
+}
+
+/// An image as written; in a user catalog a field left out keeps the built-in one of that role.
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+struct ImageEntry {
+    #[serde(rename = "ref")]
+    reference: Option<String>,
+    id: Option<String>,
+    addon: Option<String>,
 }
 
 impl ReleaseEntry {
@@ -150,6 +180,23 @@ impl ReleaseEntry {
             sha256: self.sha256.or(base.sha256),
             api: self.api.or(base.api),
             binaries: self.binaries.or(base.binaries),
+            images: match (self.images, base.images) {
+                (Some(mine), Some(mut theirs)) => {
+                    for (role, entry) in mine {
+                        let base = theirs.remove(&role).unwrap_or_default();
+                        theirs.insert(
+                            role,
+                            ImageEntry {
+                                reference: entry.reference.or(base.reference),
+                                id: entry.id.or(base.id),
+                                addon: entry.addon.or(base.addon),
+                            },
+                        );
+                    }
+                    Some(theirs)
+                }
+                (mine, theirs) => mine.or(theirs),
+            },
         }
     }
 }
@@ -339,6 +386,15 @@ impl ReleaseEntry {
             }
             binaries.push(BinarySpec { name, path });
         }
+        let images = match (component, self.images) {
+            (_, None) => Vec::new(),
+            (Component::Kubernetes, Some(table)) => check_images(table).map_err(invalid)?,
+            (_, Some(_)) => {
+                return Err(invalid(
+                    "`images` applies to kubernetes releases only".into(),
+                ))
+            }
+        };
         Ok(Release {
             component,
             version: version.to_string(),
@@ -347,9 +403,56 @@ impl ReleaseEntry {
             sha256,
             api,
             binaries,
+            images,
             origin: origin.to_string(),
         })
     }
+}
+
+fn check_images(table: BTreeMap<String, ImageEntry>) -> Result<Vec<ImageSpec>, String> {
+    let mut images = Vec::new();
+    for (role, entry) in table {
+        if role.is_empty()
+            || !role
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(format!(
+                "image role {role:?} must be lowercase letters, digits and '-'"
+            ));
+        }
+        let text = entry.reference.ok_or_else(|| {
+            format!("image {role}: no `ref` given; write ref = \"registry/path:tag\"")
+        })?;
+        let reference = ImageRef::parse(&text)
+            .map_err(|why| format!("image {role}: {text:?} is not an image reference ({why})"))?;
+        let id = match entry.id {
+            None => None,
+            Some(id) => match id.strip_prefix("sha256:") {
+                Some(hex) if is_sha256_hex(hex) => Some(format!("sha256:{}", hex.to_ascii_lowercase())),
+                _ => {
+                    return Err(format!(
+                        "image {role}: id {id:?} must be \"sha256:\" and 64 hexadecimal digits (the image ID `docker images --no-trunc` shows)"
+                    ))
+                }
+            },
+        };
+        if let Some(addon) = &entry.addon {
+            if !ADDONS.contains(&addon.as_str()) {
+                return Err(format!(
+                    "image {role}: addon {addon:?} is not one of {}",
+                    ADDONS.join(", ")
+                ));
+            }
+        }
+        images.push(ImageSpec {
+            role,
+            reference,
+            id,
+            addon: entry.addon,
+        });
+    }
+    Ok(images)
 }
 
 pub(crate) fn is_sha256_hex(s: &str) -> bool {
@@ -400,6 +503,61 @@ mod tests {
         let etcd3 = catalog.release(Component::Etcd, "3.4.30").unwrap();
         assert!(etcd3.api.needs_v2_switch());
         assert_eq!(etcd3.binaries[0].path, ["etcd-v3.4.30-linux-amd64/etcd"]);
+        let images: Vec<String> = kube
+            .images
+            .iter()
+            .map(|i| format!("{}={}", i.role, i.reference))
+            .collect();
+        assert_eq!(
+            images,
+            [
+                "dns-etcd=gcr.io/google_containers/etcd:2.0.9",
+                "exechealthz=gcr.io/google_containers/exechealthz:1.0",
+                "kube-ui=gcr.io/google_containers/kube-ui:v4",
+                "kube2sky=gcr.io/google_containers/kube2sky:1.11",
+                "pause=gcr.io/google_containers/pause:0.8.0",
+                "skydns=gcr.io/google_containers/skydns:2015-10-13-8c72f8c",
+            ]
+        );
+    }
+
+    #[test]
+    fn user_image_entries_override_one_field_of_one_role() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("user.toml");
+        let id = format!("sha256:{}", "B".repeat(64));
+        std::fs::write(
+            &path,
+            format!("[kubernetes.\"1.1.4\".images]\npause = {{ id = \"{id}\" }}\n"),
+        )
+        .unwrap();
+        let catalog = Catalog::load(Some(&path)).unwrap();
+        let kube = catalog.release(Component::Kubernetes, "1.1.4").unwrap();
+        let pause = kube.images.iter().find(|i| i.role == "pause").unwrap();
+        assert_eq!(
+            pause.reference.to_string(),
+            "gcr.io/google_containers/pause:0.8.0"
+        );
+        assert_eq!(
+            pause.id.as_deref(),
+            Some(&*format!("sha256:{}", "b".repeat(64)))
+        );
+        assert_eq!(kube.images.len(), 6);
+        let bad = "[etcd.\"2.2.1\".images]\npause = { ref = \"x\" }\n";
+        std::fs::write(&path, bad).unwrap();
+        let err = Catalog::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("kubernetes releases only"), "{err}");
+        for (bad, word) in [
+            ("pause = { ref = \"Pause:1\" }", "not an image reference"),
+            ("pause = { ref = \"pause:1\", id = \"abc\" }", "sha256:"),
+            ("pause = { ref = \"pause:1\", addon = \"web\" }", "dns, ui"),
+            ("pause = { id = \"sha256:abc\" }", "sha256:"),
+            ("Pause = { ref = \"pause:1\" }", "role"),
+        ] {
+            std::fs::write(&path, format!("[kubernetes.\"1.1.4\".images]\n{bad}\n")).unwrap();
+            let err = Catalog::load(Some(&path)).unwrap_err().to_string();
+            assert!(err.contains(word), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod debian;
 pub mod docker_api;
 pub mod elf;
 pub mod fetch;
+pub mod images;
 pub mod output;
 pub mod packages;
 pub mod repository;

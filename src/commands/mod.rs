@@ -40,6 +40,7 @@ fn load_fetch(args: &ClusterArgs, cache: &Path) -> anyhow::Result<(FetchConfig, 
     config
         .versions
         .validate(&catalog)
+        .and_then(|()| config.images(&catalog).map(drop))
         .map_err(|e| e.with_origin(path.display().to_string()))?;
     Ok((config, catalog))
 }

@@ -20,6 +20,7 @@ pub struct ConfigFile {
     pub certificates: Certificates,
     pub fetch: FetchSettings,
     pub package: PackageSettings,
+    pub addons: Addons,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -60,10 +61,33 @@ pub struct Apiserver {
     pub service_node_port_range: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+/// The cluster addons the master deploys (the seed's ENABLE_CLUSTER_DNS, DNS_REPLICAS, ENABLE_CLUSTER_UI).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Addons {
+    /// The cluster DNS (kube-dns: skydns and kube2sky) at `dns.server_ip`.
+    pub dns: bool,
+    /// How many DNS pods run.
+    pub dns_replicas: u32,
+    /// kube-ui, reached through the apiserver's proxy.
+    pub ui: bool,
+}
+
+impl Default for Addons {
+    fn default() -> Self {
+        Addons {
+            dns: true,
+            dns_replicas: 1,
+            ui: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Kubelet {
-    /// `--pod-infra-container-image`: reachable behind the firewall.
+    /// `--pod-infra-container-image` when not the catalog's pause image (empty: the catalog's,
+    /// which k8s-images carries). Another name is fetched and packaged in its place.
     pub pause_image: String,
     /// KUBELET_CONFIG (`--config=`), empty by default as in the seed.
     pub config: String,
@@ -149,15 +173,6 @@ impl Default for Apiserver {
             .map(String::from)
             .to_vec(),
             service_node_port_range: "30000-32767".into(),
-        }
-    }
-}
-
-impl Default for Kubelet {
-    fn default() -> Self {
-        Kubelet {
-            pause_image: "daocloud.io/gpx_dev/pause:0.8.0".into(),
-            config: String::new(),
         }
     }
 }

@@ -58,10 +58,18 @@ admission_control = {admission_control}
 service_node_port_range = {node_ports}
 
 [kubelet]
-# The pod infrastructure image; gcr.io is unreachable behind the firewall, so it comes from elsewhere.
+# The pod infrastructure image; empty: the catalog's (gcr.io/google_containers/pause:0.8.0 for
+# 1.1.4), which kubedeb fetches and k8s-images carries, so no node pulls it from a registry.
 pause_image = {pause_image}
 # kubelet --config= (a manifest folder); empty as in the seed.
 config = {kubelet_config}
+
+[addons]
+# The cluster DNS (skydns at dns.server_ip, which every kubelet is pointed at), and how many pods run it.
+dns = {addons_dns}
+dns_replicas = {dns_replicas}
+# kube-ui, reached through the apiserver: http://<master>:8080/ui
+ui = {addons_ui}
 
 [docker]
 # Extra dockerd options, put before the flannel ones (--bip, --mtu).
@@ -103,6 +111,9 @@ maintainer = {maintainer}
         node_ports = v(&d.apiserver.service_node_port_range),
         pause_image = v(&d.kubelet.pause_image),
         kubelet_config = v(&d.kubelet.config),
+        addons_dns = v(&d.addons.dns),
+        dns_replicas = v(&d.addons.dns_replicas),
+        addons_ui = v(&d.addons.ui),
         docker_opts = v(&d.docker.extra_opts),
         extra_sans = v(&d.certificates.extra_sans),
         mirrors = v(&d.fetch.mirrors),

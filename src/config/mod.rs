@@ -6,11 +6,12 @@ mod init_file;
 mod validate;
 
 pub use file::{
-    Certificates, ConfigFile, Docker, FetchSettings, Kubelet, PackageSettings, Versions,
+    Addons, Certificates, ConfigFile, Docker, FetchSettings, Kubelet, PackageSettings, Versions,
 };
 pub use validate::{FlannelBackend, NodePortRange};
 
-use crate::catalog::{Catalog, CatalogError, Component};
+use crate::catalog::{Catalog, CatalogError, Component, ImageSpec};
+use crate::images::ImageRef;
 use ipnet::Ipv4Net;
 use serde::{Serialize, Serializer};
 use std::fmt;
@@ -31,6 +32,7 @@ pub struct Config {
     pub certificates: Certificates,
     pub fetch: Fetch,
     pub package: PackageSettings,
+    pub addons: Addons,
 }
 
 /// What `kubedeb fetch` needs of the settings: no master address, no network plan.
@@ -38,6 +40,77 @@ pub struct Config {
 pub struct FetchConfig {
     pub versions: Versions,
     pub fetch: Fetch,
+    /// Which images: the addons that are on, and kubelet.pause_image when set.
+    pub addons: Addons,
+    pub pause_image: Option<ImageRef>,
+}
+
+/// The images the addons need, by catalog role: an addon that is on needs each of them.
+const ADDON_ROLES: [(&str, &[&str]); 2] = [
+    ("dns", &["dns-etcd", "kube2sky", "skydns", "exechealthz"]),
+    ("ui", &["kube-ui"]),
+];
+
+/// The images the cluster needs, in the catalog's role order: the release's images whose addon
+/// is on, with kubelet.pause_image (when set) in place of the catalog's pause image.
+fn images(
+    catalog: &Catalog,
+    versions: &Versions,
+    addons: &Addons,
+    pause_image: Option<&ImageRef>,
+) -> Result<Vec<ImageSpec>, ConfigError> {
+    let release = catalog.release(Component::Kubernetes, &versions.kubernetes)?;
+    let on = |addon: &str| match addon {
+        "dns" => addons.dns,
+        "ui" => addons.ui,
+        _ => false,
+    };
+    let mut chosen: Vec<ImageSpec> = release
+        .images
+        .iter()
+        .filter(|image| image.addon.as_deref().is_none_or(on))
+        .cloned()
+        .collect();
+    let mut problems = Vec::new();
+    match (chosen.iter_mut().find(|i| i.role == "pause"), pause_image) {
+        (Some(pause), Some(name)) if pause.reference != *name => {
+            pause.reference = name.clone();
+            pause.id = None;
+        }
+        (Some(_), _) => {}
+        (None, Some(name)) => chosen.push(ImageSpec {
+            role: "pause".into(),
+            reference: name.clone(),
+            id: None,
+            addon: None,
+        }),
+        (None, None) => problems.push(Problem {
+            setting: "kubelet.pause_image".into(),
+            message: format!("the catalog entry of kubernetes {} ({}) names no pause image; add `pause = {{ ref = \"...\" }}` to its [images], or set kubelet.pause_image", versions.kubernetes, release.origin),
+        }),
+    }
+    for (addon, roles) in ADDON_ROLES {
+        if !on(addon) {
+            continue;
+        }
+        for role in roles
+            .iter()
+            .filter(|role| !chosen.iter().any(|i| i.role == **role))
+        {
+            problems.push(Problem {
+                setting: format!("addons.{addon}"),
+                message: format!("the catalog entry of kubernetes {} ({}) names no `{role}` image, which the {addon} addon runs; add it to that entry's [images], or set addons.{addon} = false", versions.kubernetes, release.origin),
+            });
+        }
+    }
+    if problems.is_empty() {
+        Ok(chosen)
+    } else {
+        Err(ConfigError::Invalid {
+            origin: "the cluster settings".into(),
+            problems,
+        })
+    }
 }
 
 /// Where releases come from and how large they may be (the `[fetch]` section).
@@ -203,9 +276,17 @@ impl Config {
         self.fetch.catalog_path(catalog_override, config_path)
     }
 
-    /// Every version must have a catalog entry.
+    /// Every version must have a catalog entry, which names every image the settings need.
     pub fn validate_versions(&self, catalog: &Catalog) -> Result<(), ConfigError> {
-        self.versions.validate(catalog)
+        self.versions.validate(catalog)?;
+        self.images(catalog).map(drop)
+    }
+
+    /// The images the cluster's pods need (see [`FetchConfig::images`]).
+    pub fn images(&self, catalog: &Catalog) -> Result<Vec<ImageSpec>, ConfigError> {
+        let pause = (!self.kubelet.pause_image.is_empty())
+            .then(|| ImageRef::parse(&self.kubelet.pause_image).expect("validated"));
+        images(catalog, &self.versions, &self.addons, pause.as_ref())
     }
 
     /// The configured version of a component.
@@ -287,6 +368,17 @@ impl FetchConfig {
     pub fn load(path: &Path, must_exist: bool) -> Result<FetchConfig, ConfigError> {
         let (file, origin) = read_file(path, must_exist)?;
         file.validate_fetch().map_err(|e| e.with_origin(origin))
+    }
+
+    /// The images to fetch: the release's, with the addons that are off left out and
+    /// kubelet.pause_image in place of the catalog's pause image when set.
+    pub fn images(&self, catalog: &Catalog) -> Result<Vec<ImageSpec>, ConfigError> {
+        images(
+            catalog,
+            &self.versions,
+            &self.addons,
+            self.pause_image.as_ref(),
+        )
     }
 }
 
@@ -559,31 +651,7 @@ mod tests {
     }
 
     #[test]
-    fn image_references_follow_the_docker_grammar() {
-        for good in [
-            "daocloud.io/gpx_dev/pause:0.8.0",
-            "pause",
-            "localhost:5000/pause:3.1",
-            "registry.local:5000/google_containers/pause-amd64:3.0",
-            "gcr.io/google_containers/skydns:2015-10-13-8c72f8c",
-            "busybox@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-            "a__b/c.d-e---f",
-        ] {
-            assert_eq!(validate::check_image_reference(good), Ok(()), "{good}");
-        }
-        for bad in [
-            "",
-            "Daocloud/Pause",
-            "daocloud.io/gpx_dev/pause:",
-            "daocloud.io/gpx_dev/pause:-x",
-            "daocloud.io//pause",
-            "pause@sha256:abc",
-            "registry:port/pause",
-            "pause_/x",
-            "pause:1 2",
-        ] {
-            assert!(validate::check_image_reference(bad).is_err(), "{bad}");
-        }
+    fn a_bad_pause_image_names_the_setting() {
         let mut c = valid();
         c.kubelet.pause_image = "gpx_dev/Pause:0.8.0".into();
         refused(c, "kubelet.pause_image", "path component");

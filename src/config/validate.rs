@@ -185,16 +185,22 @@ impl ConfigFile {
             certificates: self.certificates.clone(),
             fetch,
             package: self.package.clone(),
+            addons: self.addons.clone(),
         })
     }
 
     /// Check only what `kubedeb fetch` uses: the versions and the `[fetch]` section.
     pub fn validate_fetch(&self) -> Result<FetchConfig, ConfigError> {
         let mut p = Problems::default();
-        match self.check_fetch(&mut p) {
+        let fetch = self.check_fetch(&mut p);
+        let pause_image = self.check_pause_image(&mut p);
+        self.check_addons(&mut p);
+        match fetch {
             Some(fetch) if p.0.is_empty() => Ok(FetchConfig {
                 versions: self.versions.clone(),
                 fetch,
+                addons: self.addons.clone(),
+                pause_image,
             }),
             _ => Err(ConfigError::Invalid {
                 origin: "the cluster settings".into(),
@@ -397,10 +403,34 @@ impl ConfigFile {
         })
     }
 
-    fn check_rest(&self, p: &mut Problems) {
-        if let Err(why) = check_image_reference(&self.kubelet.pause_image) {
-            p.add("kubelet.pause_image", format!("{:?} is not an image reference ({why}); write [registry[:port]/]name[:tag][@digest], like \"daocloud.io/gpx_dev/pause:0.8.0\"", self.kubelet.pause_image));
+    fn check_pause_image(&self, p: &mut Problems) -> Option<crate::images::ImageRef> {
+        if self.kubelet.pause_image.is_empty() {
+            return None;
         }
+        match crate::images::ImageRef::parse(&self.kubelet.pause_image) {
+            Ok(image) => Some(image),
+            Err(why) => {
+                p.add("kubelet.pause_image", format!("{:?} is not an image reference ({why}); write [registry[:port]/]name[:tag][@digest], like \"gcr.io/google_containers/pause:0.8.0\", or leave it empty for the catalog's pause image", self.kubelet.pause_image));
+                None
+            }
+        }
+    }
+
+    fn check_addons(&self, p: &mut Problems) {
+        if !(1..=100).contains(&self.addons.dns_replicas) {
+            p.add(
+                "addons.dns_replicas",
+                format!(
+                    "{} is out of range: run from 1 to 100 DNS pods, or set addons.dns = false",
+                    self.addons.dns_replicas
+                ),
+            );
+        }
+    }
+
+    fn check_rest(&self, p: &mut Problems) {
+        self.check_pause_image(p);
+        self.check_addons(p);
         if self.apiserver.admission_control.is_empty() {
             p.add(
                 "apiserver.admission_control",
@@ -630,120 +660,4 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     }
     n.checked_mul(1u64 << shift)
         .ok_or_else(|| "is too large; give a size below 16 EiB, like \"2 GiB\"".to_string())
-}
-
-pub(crate) fn check_image_reference(reference: &str) -> Result<(), String> {
-    let (rest, digest) = match reference.split_once('@') {
-        Some((rest, digest)) => (rest, Some(digest)),
-        None => (reference, None),
-    };
-    if let Some(digest) = digest {
-        let (algorithm, hex) = digest
-            .split_once(':')
-            .ok_or("the digest must be algorithm:hex")?;
-        let algorithm_ok = !algorithm.is_empty()
-            && algorithm.split(['+', '.', '-', '_']).all(|part| {
-                part.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-                    && part.chars().all(|c| c.is_ascii_alphanumeric())
-            });
-        if !algorithm_ok || hex.len() < 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(format!("bad digest {digest:?}"));
-        }
-    }
-    // A tag follows the last ':' unless that ':' belongs to a registry port (a '/' comes after it).
-    let (name, tag) = match rest.rfind(':') {
-        Some(i) if !rest[i..].contains('/') => (&rest[..i], Some(&rest[i + 1..])),
-        _ => (rest, None),
-    };
-    if let Some(tag) = tag {
-        let tag_ok = !tag.is_empty()
-            && tag.len() <= 128
-            && tag
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-            && tag
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-        if !tag_ok {
-            return Err(format!("bad tag {tag:?}"));
-        }
-    }
-    if name.is_empty() {
-        return Err("no name".into());
-    }
-    if name.len() > 255 {
-        return Err("the name is longer than 255 characters".into());
-    }
-    let mut components: Vec<&str> = name.split('/').collect();
-    let first = components[0];
-    if components.len() > 1
-        && (first.contains(['.', ':'])
-            || first == "localhost"
-            || first.chars().any(|c| c.is_ascii_uppercase()))
-    {
-        check_domain(first)?;
-        components.remove(0);
-    }
-    for component in components {
-        if !is_path_component(component) {
-            return Err(format!("bad repository path component {component:?} (lowercase letters and digits, separated by '.', '_', '__' or '-')"));
-        }
-    }
-    Ok(())
-}
-
-fn check_domain(domain: &str) -> Result<(), String> {
-    let (host, port) = match domain.split_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (domain, None),
-    };
-    if let Some(port) = port {
-        if port.is_empty() || !port.chars().all(|c| c.is_ascii_digit()) {
-            return Err(format!("bad registry port {port:?}"));
-        }
-    }
-    let host_ok = !host.is_empty()
-        && host.split('.').all(|part| {
-            !part.is_empty()
-                && !part.starts_with('-')
-                && !part.ends_with('-')
-                && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        });
-    if host_ok {
-        Ok(())
-    } else {
-        Err(format!("bad registry host {host:?}"))
-    }
-}
-
-fn is_path_component(component: &str) -> bool {
-    let bytes = component.as_bytes();
-    if bytes.is_empty() || !is_alnum(bytes[0]) || !is_alnum(bytes[bytes.len() - 1]) {
-        return false;
-    }
-    let mut i = 0;
-    while i < bytes.len() {
-        if is_alnum(bytes[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < bytes.len() && !is_alnum(bytes[i]) {
-            i += 1;
-        }
-        let separator = &component[start..i];
-        let ok = separator == "."
-            || separator == "_"
-            || separator == "__"
-            || separator.bytes().all(|b| b == b'-');
-        if !ok {
-            return false;
-        }
-    }
-    true
-}
-
-fn is_alnum(b: u8) -> bool {
-    b.is_ascii_lowercase() || b.is_ascii_digit()
 }

@@ -9,7 +9,7 @@ pub mod unit_check;
 pub use describe::{describe, describe_json};
 pub use manifest::{FileKind, Unit};
 
-use crate::catalog::{Catalog, Component};
+use crate::catalog::{Catalog, Component, ImageSpec};
 use crate::config::Config;
 use crate::deb::{Control, Entry, PackageSpec, Scripts, Source};
 use crate::fetch::binaries_dir;
@@ -36,6 +36,8 @@ pub struct BuildInput<'a> {
     pub templates: Option<&'a Path>,
     /// The etcd release speaks the v3 API (etcd 3.x): run it with `--enable-v2=true` and etcdctl with `ETCDCTL_API=2`.
     pub etcd_v3_api: bool,
+    /// The images the cluster needs ([`Config::images`]): templates see their names as `images.<role>`.
+    pub images: &'a [ImageSpec],
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,12 +104,14 @@ pub fn specs(
     templates: Option<&Path>,
 ) -> anyhow::Result<Vec<PackageSpec>> {
     let etcd = catalog.release(Component::Etcd, &config.versions.etcd)?;
+    let images = config.images(catalog)?;
     let input = BuildInput {
         config,
         binaries,
         programs: &own_programs(),
         templates,
         etcd_v3_api: etcd.api.needs_v2_switch(),
+        images: &images,
     };
     Ok(packages(&input)?)
 }
@@ -161,7 +165,7 @@ pub fn packages(input: &BuildInput) -> Result<Vec<PackageSpec>, PackageError> {
                 copyright: &upstream.copyright,
                 units: &def.units,
             };
-            let ctx = render::context(config, input.etcd_v3_api, package);
+            let ctx = render::context(config, input.images, input.etcd_v3_api, package);
             build_one(
                 def,
                 upstream,
@@ -514,6 +518,7 @@ mod tests {
             programs: &programs(),
             templates: None,
             etcd_v3_api: false,
+            images: &cfg.images(&Catalog::load(None).unwrap()).unwrap(),
         })
         .unwrap();
         let v: Vec<(&str, &str)> = specs
@@ -547,6 +552,7 @@ mod tests {
             programs: &programs(),
             templates: None,
             etcd_v3_api: false,
+            images: &cfg.images(&Catalog::load(None).unwrap()).unwrap(),
         })
         .unwrap_err()
         .to_string();
@@ -568,6 +574,7 @@ mod tests {
             programs: &programs(),
             templates: None,
             etcd_v3_api: false,
+            images: &cfg.images(&Catalog::load(None).unwrap()).unwrap(),
         })
         .unwrap();
         let text = describe(&specs);

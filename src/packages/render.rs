@@ -8,11 +8,15 @@
 //! functions that more than one script needs.
 //! Rendering is strict (a missing variable is an error) and nothing is HTML-escaped.
 
-use crate::config::{Apiserver, Certificates, Config, Dns, Docker, Kubelet, Network, Versions};
+use crate::catalog::ImageSpec;
+use crate::config::{
+    Addons, Apiserver, Certificates, Config, Dns, Docker, Kubelet, Network, Versions,
+};
+use crate::images::ImageRef;
 use handlebars::{handlebars_helper, Handlebars};
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
@@ -226,6 +230,9 @@ struct Context<'a, P> {
     kubelet: &'a Kubelet,
     docker: &'a Docker,
     certificates: &'a Certificates,
+    addons: &'a Addons,
+    /// role → image reference, for the images the settings need (`images.pause`).
+    images: BTreeMap<&'a str, &'a ImageRef>,
     package: P,
 }
 
@@ -238,7 +245,12 @@ struct NetworkContext<'a> {
 }
 
 /// The template context for `config` and one package's values (`package`).
-pub fn context(config: &Config, etcd_v3_api: bool, package: impl Serialize) -> Value {
+pub fn context(
+    config: &Config,
+    images: &[ImageSpec],
+    etcd_v3_api: bool,
+    package: impl Serialize,
+) -> Value {
     let context = Context {
         master_ip: config.master_ip,
         etcd_v3_api,
@@ -253,6 +265,11 @@ pub fn context(config: &Config, etcd_v3_api: bool, package: impl Serialize) -> V
         kubelet: &config.kubelet,
         docker: &config.docker,
         certificates: &config.certificates,
+        addons: &config.addons,
+        images: images
+            .iter()
+            .map(|i| (i.role.as_str(), &i.reference))
+            .collect(),
         package,
     };
     // Strings, numbers, lists and string-keyed maps only: nothing serde_json can refuse.
@@ -326,7 +343,7 @@ mod tests {
         .unwrap();
         let templates = Templates::load(Some(dir.path())).unwrap();
         assert_eq!(templates.overridden(), ["default/etcd"]);
-        let ctx = context(&config().validate().unwrap(), false, json!({}));
+        let ctx = context(&config().validate().unwrap(), &[], false, json!({}));
         assert_eq!(
             templates.render("default/etcd", &ctx).unwrap(),
             "ETCD_OPTS=\"-name 192.168.100.11\"\n"
@@ -351,7 +368,7 @@ mod tests {
         std::fs::create_dir(dir.path().join("default")).unwrap();
         std::fs::write(dir.path().join("default/etcd"), "{{no_such_setting}}").unwrap();
         let templates = Templates::load(Some(dir.path())).unwrap();
-        let ctx = context(&config().validate().unwrap(), false, json!({}));
+        let ctx = context(&config().validate().unwrap(), &[], false, json!({}));
         let err = templates
             .render("default/etcd", &ctx)
             .unwrap_err()
@@ -391,7 +408,7 @@ mod tests {
             {"name": "b.service", "enable": true, "start": false, "start_first": false},
             {"name": "c.service", "enable": true, "start": true, "start_first": false},
         ]});
-        let ctx = context(&config().validate().unwrap(), false, units);
+        let ctx = context(&config().validate().unwrap(), &[], false, units);
         assert_eq!(
             templates.render("default/etcd", &ctx).unwrap(),
             "a.service b.service c.service|a.service c.service|c.service|c.service b.service a.service"
@@ -405,6 +422,7 @@ mod tests {
         cfg.network.flannel_extra_json = "\"SubnetLen\": 24".into();
         let ctx = context(
             &cfg.validate().unwrap(),
+            &[],
             false,
             json!({"name": "k8s-master"}),
         );

@@ -226,7 +226,7 @@ fn kubelets_register_their_nodes(c: &mut Checks, lab: &Lab) {
         let kubelet = format!(
             "systemd-run --unit=kubelet /usr/local/bin/kubelet --hostname-override={} --api-servers=http://{master_ip}:8080 \
              --logtostderr=true --cluster-dns=192.168.3.10 --cluster-domain=cluster.local \
-             --pod-infra-container-image=daocloud.io/gpx_dev/pause:0.8.0 --config=",
+             --pod-infra-container-image=gcr.io/google_containers/pause:0.8.0 --config=",
             host.ip
         );
         c.check(
@@ -547,7 +547,7 @@ fn cluster_from_the_served_repository_through_its_lifecycle() {
         &mut c,
         &lab,
         &clusters,
-        "daocloud.io/gpx_dev/pause:0.8.0",
+        "gcr.io/google_containers/pause:0.8.0",
         "install:",
     );
     let fingerprints_before: Vec<String> = clusters

@@ -44,6 +44,9 @@ fn build(dir: &Path) -> (Vec<PackageSpec>, Vec<PathBuf>) {
         programs: &programs,
         templates: None,
         etcd_v3_api: false,
+        images: &cfg
+            .images(&kubedeb::catalog::Catalog::load(None).unwrap())
+            .unwrap(),
     })
     .expect("packages");
     let debs = specs

@@ -73,6 +73,9 @@ fn build(config: &ConfigFile, etcd_v3_api: bool) -> Vec<PackageSpec> {
         programs: &programs,
         templates: None,
         etcd_v3_api,
+        images: &config
+            .images(&kubedeb::catalog::Catalog::load(None).unwrap())
+            .unwrap(),
     })
     .expect("packages")
 }
@@ -325,7 +328,7 @@ fn default_config_flags_pass_the_contracts_and_match_the_seed() {
         &p,
         "kubelet",
         "pod-infra-container-image",
-        "daocloud.io/gpx_dev/pause:0.8.0",
+        "gcr.io/google_containers/pause:0.8.0",
     );
     assert_eq!(
         value_of(&p["kubelet"], "config"),
