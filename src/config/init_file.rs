@@ -65,7 +65,9 @@ pause_image = {pause_image}
 config = {kubelet_config}
 
 [addons]
-# The cluster DNS (skydns at dns.server_ip, which every kubelet is pointed at), and how many pods run it.
+# Applied to the cluster by k8s-master once its apiserver runs; one switched off on an upgrade is deleted.
+# The cluster DNS (skydns at dns.server_ip; kubelets get --cluster-dns only while it is on), and how many
+# pods run it.
 dns = {addons_dns}
 dns_replicas = {dns_replicas}
 # kube-ui, reached through the apiserver: http://<master>:8080/ui

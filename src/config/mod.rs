@@ -658,6 +658,18 @@ mod tests {
     }
 
     #[test]
+    fn dns_replicas_are_checked_only_while_the_dns_addon_is_on() {
+        let mut c = valid();
+        c.addons.dns_replicas = 0;
+        refused(c.clone(), "addons.dns_replicas", "out of range");
+        c.addons.dns_replicas = 101;
+        refused(c.clone(), "addons.dns_replicas", "out of range");
+        c.addons.dns = false;
+        c.validate().unwrap();
+        c.validate_fetch().unwrap();
+    }
+
+    #[test]
     fn fetch_sizes_parse_with_binary_units_and_bad_ones_name_the_setting() {
         let v = valid().validate().unwrap();
         assert_eq!(v.fetch.max_download, 2 << 30);

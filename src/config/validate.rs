@@ -417,7 +417,8 @@ impl ConfigFile {
     }
 
     fn check_addons(&self, p: &mut Problems) {
-        if !(1..=100).contains(&self.addons.dns_replicas) {
+        // The count of an addon that is off is never used: no reason to refuse it.
+        if self.addons.dns && !(1..=100).contains(&self.addons.dns_replicas) {
             p.add(
                 "addons.dns_replicas",
                 format!(

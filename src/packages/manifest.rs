@@ -134,6 +134,8 @@ pub enum FileKind {
     Helper,
     /// Documentation under /usr/share/doc/<package>.
     Doc,
+    /// Data the package's scripts read, under /usr/share/<package> (the addons' manifests).
+    Data,
 }
 
 impl FileKind {
@@ -149,6 +151,7 @@ impl FileKind {
             FileKind::Unit => "/lib/systemd/system/".into(),
             FileKind::Helper => "/usr/lib/kubedeb/".into(),
             FileKind::Doc => format!("/usr/share/doc/{package}/"),
+            FileKind::Data => format!("/usr/share/{package}/"),
         }
     }
 }
@@ -159,6 +162,9 @@ pub(crate) struct FileDef {
     pub path: String,
     pub template: String,
     pub kind: FileKind,
+    /// A setting of the template context (`addons.dns`) that must be true for the file to be
+    /// shipped; absent: always shipped.
+    pub when: Option<String>,
 }
 
 pub(crate) fn manifest() -> Result<Manifest, PackageError> {

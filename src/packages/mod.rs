@@ -292,6 +292,9 @@ fn build_one(
     }
     for file in &def.file {
         check_path(name, file)?;
+        if !shipped(name, file, ctx)? {
+            continue;
+        }
         let text = templates.render(&file.template, ctx)?;
         if file.kind == manifest::FileKind::Unit {
             unit_check::check(&text).map_err(|p| {
@@ -346,6 +349,24 @@ fn build_one(
         },
         entries,
     })
+}
+
+/// Whether `file` goes into the package with these settings: its `when` names a true/false
+/// value of the template context (`addons.dns`), and without one it always does.
+fn shipped(package: &str, file: &FileDef, ctx: &Value) -> Result<bool, PackageError> {
+    let Some(when) = &file.when else {
+        return Ok(true);
+    };
+    match ctx.pointer(&format!("/{}", when.replace('.', "/"))) {
+        Some(Value::Bool(on)) => Ok(*on),
+        _ => Err(PackageError::Manifest {
+            origin: MANIFEST_ORIGIN.into(),
+            message: format!(
+                "{package}: {} has when = {when:?}, which names no true/false setting; name one like \"addons.dns\"",
+                file.path
+            ),
+        }),
+    }
 }
 
 fn check_path(package: &str, file: &FileDef) -> Result<(), PackageError> {

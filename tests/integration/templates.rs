@@ -769,7 +769,7 @@ fn scripts_pass_sh_n_and_shellcheck() {
     for (config, v3) in [(default_config(), false), (other_config(), true)] {
         let specs = build(&config, v3);
         let scripts = shell_scripts(&specs);
-        assert_eq!(scripts.len(), 9 + 6, "9 maintainer scripts and 6 helpers");
+        assert_eq!(scripts.len(), 9 + 7, "9 maintainer scripts and 7 helpers");
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in &scripts {
             assert!(text.starts_with("#!/bin/sh\n"), "{name}");
