@@ -616,6 +616,36 @@ mod tests {
     }
 
     #[test]
+    fn when_ships_a_file_only_while_its_setting_is_true() {
+        let file = |when: &str| FileDef {
+            path: "/usr/share/k8s-master/addons/x.yaml".into(),
+            template: "addons/dns-rc.yaml".into(),
+            kind: FileKind::Data,
+            when: Some(when.into()),
+        };
+        let mut cfg = config();
+        let ctx = |cfg: &Config| render::context(cfg, &[], false, serde_json::json!({}));
+        assert!(shipped("k8s-master", &file("addons.dns"), &ctx(&cfg)).unwrap());
+        cfg.addons.dns = false;
+        assert!(!shipped("k8s-master", &file("addons.dns"), &ctx(&cfg)).unwrap());
+        for bad in ["addons.dns_replicas", "addons.nope", "dns"] {
+            let err = shipped("k8s-master", &file(bad), &ctx(&cfg))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(bad) && err.contains("packages.toml") && err.contains("x.yaml"),
+                "{err}"
+            );
+        }
+        // Every `when` of packages.toml names a true/false setting.
+        for p in &manifest().unwrap().package {
+            for f in &p.file {
+                shipped(&p.name, f, &ctx(&config())).unwrap();
+            }
+        }
+    }
+
+    #[test]
     fn the_default_file_time_is_the_changelog_date() {
         // 2024-01-01 00:00:00 UTC, the time every build without SOURCE_DATE_EPOCH has used.
         assert_eq!(default_epoch().unwrap(), 1_704_067_200);
