@@ -279,12 +279,17 @@ pub struct LocalEtcd {
 
 impl LocalEtcd {
     pub fn start() -> LocalEtcd {
+        LocalEtcd::start_program(Path::new("etcd"), &["--enable-v2=true"])
+    }
+
+    /// The etcd `program` (e.g. a release's etcd 2.2.1, which speaks only v2) with `extra` flags.
+    pub fn start_program(program: &Path, extra: &[&str]) -> LocalEtcd {
         let dir = tempfile::tempdir().unwrap();
         let (client, peer) = (free_port(), free_port());
         let url = format!("http://127.0.0.1:{client}");
         let peer_url = format!("http://127.0.0.1:{peer}");
         let log = fs::File::create(dir.path().join("etcd.log")).unwrap();
-        let mut etcd = Command::new("etcd");
+        let mut etcd = Command::new(program);
         etcd.args(["--name", "standin-test", "--data-dir"])
             .arg(dir.path().join("data"))
             .args([
@@ -299,11 +304,8 @@ impl LocalEtcd {
                 "--initial-advertise-peer-urls",
                 &peer_url,
             ])
-            .args([
-                "--initial-cluster",
-                &format!("standin-test={peer_url}"),
-                "--enable-v2=true",
-            ])
+            .args(["--initial-cluster", &format!("standin-test={peer_url}")])
+            .args(extra)
             .stdout(log.try_clone().unwrap())
             .stderr(log);
         let child = tools::spawn(&mut etcd);

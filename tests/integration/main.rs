@@ -3,6 +3,7 @@
 #[path = "../harness/mod.rs"]
 mod harness;
 
+mod addons;
 mod config;
 mod deb_memory;
 mod deb_rebuild;

@@ -216,8 +216,14 @@ fn package_contents(flannel: &Path, master: &Path, minion: &Path) {
                 (exe, "/usr/bin/kube-controller-manager"),
                 (exe, "/usr/bin/kube-scheduler"),
                 (exe, "/usr/bin/kubectl"),
+                (exe, "/usr/lib/kubedeb/addons"),
                 (exe, "/usr/lib/kubedeb/flannel-network"),
                 (exe, "/usr/lib/kubedeb/make-certs"),
+                // The addons that are on (both, by default).
+                (reg, "/usr/share/k8s-master/addons/dns-rc.yaml"),
+                (reg, "/usr/share/k8s-master/addons/dns-svc.yaml"),
+                (reg, "/usr/share/k8s-master/addons/ui-rc.yaml"),
+                (reg, "/usr/share/k8s-master/addons/ui-svc.yaml"),
             ],
             "k8s-master"
         )

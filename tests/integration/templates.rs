@@ -27,7 +27,7 @@ const SERVICES: [(&str, &str); 7] = [
     ("flanneld", "FLANNEL_OPTS"),
 ];
 
-fn default_config() -> ConfigFile {
+pub(crate) fn default_config() -> ConfigFile {
     ConfigFile {
         master_ip: Some(Ipv4Addr::new(192, 168, 100, 11)),
         ..ConfigFile::default()
@@ -59,7 +59,7 @@ fn other_config() -> ConfigFile {
     c
 }
 
-fn build(config: &ConfigFile, etcd_v3_api: bool) -> Vec<PackageSpec> {
+pub(crate) fn build(config: &ConfigFile, etcd_v3_api: bool) -> Vec<PackageSpec> {
     let config = &config.validate().expect("valid settings");
     let binaries = fixtures::catalog_binaries_as(config, Path::new("/bin/true"));
     let programs = [(
@@ -81,7 +81,7 @@ fn build(config: &ConfigFile, etcd_v3_api: bool) -> Vec<PackageSpec> {
 }
 
 /// The generated text of `path` in any package.
-fn file(specs: &[PackageSpec], path: &str) -> String {
+pub(crate) fn file(specs: &[PackageSpec], path: &str) -> String {
     for spec in specs {
         for entry in &spec.entries {
             if entry.path == path {
@@ -139,7 +139,7 @@ fn rendered_files_match_the_golden_files() {
 }
 
 /// `var` as /bin/sh sees it after sourcing `text`.
-fn sourced(text: &str, var: &str) -> String {
+pub(crate) fn sourced(text: &str, var: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("default");
     std::fs::write(&path, text).unwrap();
@@ -736,7 +736,7 @@ fn units_keep_the_seed_orderings() {
 }
 
 /// Every maintainer script and shell helper of the packages, as (name, text).
-fn shell_scripts(specs: &[PackageSpec]) -> Vec<(String, String)> {
+pub(crate) fn shell_scripts(specs: &[PackageSpec]) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for spec in specs {
         let s = &spec.scripts;
