@@ -13,8 +13,8 @@
 //! Each check prints one line, `ok - <check>` or `FAIL - <check>: <detail>`.
 
 use crate::cluster::{
-    cmdline, copy_into, docker_container_on_bridge, ensure, env_value, eventually, fingerprints,
-    inside, kubedeb, on, page_block, say, units_of, Checks, Cluster, Release, LISTING,
+    cmdline, docker_container_on_bridge, ensure, env_value, eventually, fingerprints, inside,
+    kubedeb, on, page_block, say, units_of, Checks, Cluster, Release, LISTING,
 };
 use crate::nspawn::{self, Host, Lab, BASE_PACKAGES};
 use std::collections::BTreeMap;
@@ -25,11 +25,19 @@ use std::time::{Duration, Instant};
 /// The variable that names the folder of real release tarballs and images.
 const REAL: &str = "KUBEDEB_REAL";
 
-/// The images the nodes need: the pause image the packages name, and a busybox image
-/// (sh, ping, httpd) for the test's pods.
-const PAUSE_ARCHIVE: &str = "daocloud.io_gpx_dev_pause_0.8.0.tar";
-const BUSYBOX_ARCHIVE: &str = "gcr.io_google_containers_exechealthz_1.0.tar";
+/// The test's pods run the DNS addon's health-check image, which k8s-images carries: a
+/// busybox (sh, ping, httpd, nslookup) that no node has to pull from a registry.
 const BUSYBOX_IMAGE: &str = "gcr.io/google_containers/exechealthz:1.0";
+
+/// Every image k8s-images carries with the default settings (the addons on).
+const PACKAGED_IMAGES: [&str; 6] = [
+    "gcr.io/google_containers/pause:0.8.0",
+    "gcr.io/google_containers/etcd:2.0.9",
+    "gcr.io/google_containers/kube2sky:1.11",
+    "gcr.io/google_containers/skydns:2015-10-13-8c72f8c",
+    "gcr.io/google_containers/exechealthz:1.0",
+    "gcr.io/google_containers/kube-ui:v4",
+];
 
 /// Which binary each unit runs.
 const UNIT_BINARIES: [(&str, &str); 7] = [
@@ -70,19 +78,19 @@ const NODES: [Node; 4] = [
         host: "node1",
         cluster: 0,
         blocks: &["minion"],
-        packages: &["k8s-minion", "k8s-flannel"],
+        packages: &["k8s-minion", "k8s-images", "k8s-flannel"],
     },
     Node {
         host: "node2",
         cluster: 0,
         blocks: &["minion"],
-        packages: &["k8s-minion", "k8s-flannel"],
+        packages: &["k8s-minion", "k8s-images", "k8s-flannel"],
     },
     Node {
         host: "both",
         cluster: 1,
         blocks: &["master", "minion"],
-        packages: &["k8s-master", "k8s-minion", "k8s-flannel"],
+        packages: &["k8s-master", "k8s-minion", "k8s-images", "k8s-flannel"],
     },
 ];
 
@@ -250,7 +258,6 @@ fn real_daemons_cluster_from_the_served_repository() {
         return;
     };
     let releases = real.join("releases");
-    let images = real.join("images");
     let hashes = release_hashes(&releases);
     let mut c = Checks::new("issue 8: the real daemons, from the served repository");
     let image = {
@@ -259,18 +266,30 @@ fn real_daemons_cluster_from_the_served_repository() {
         nspawn::debian_root(&packages)
     };
     let mut lab = Lab::new();
-    let release = |_: &Path| Release {
-        from: releases.clone(),
-        catalog: releases.join("catalog.toml"),
+    // What an operator carries in by hand: one folder with the release tarballs and the
+    // `docker save` archives of the images.
+    let release = |dir: &Path| {
+        let carried = dir.join("carried-in");
+        std::fs::create_dir(&carried).unwrap();
+        for folder in ["releases", "images"] {
+            for entry in std::fs::read_dir(real.join(folder)).unwrap() {
+                let path = entry.unwrap().path();
+                std::os::unix::fs::symlink(&path, carried.join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        Release {
+            from: carried,
+            catalog: releases.join("catalog.toml"),
+        }
     };
     let mut clusters = vec![
         Cluster::new("a", "master", Ipv4Addr::new(10, 213, 7, 11), 8080, release),
         Cluster::new("b", "both", Ipv4Addr::new(10, 213, 7, 14), 8081, release),
     ];
     publish_and_lint(&mut c, &clusters);
-    boot_hosts(&mut c, &mut lab, &image, &images);
+    boot_hosts(&mut c, &mut lab, &image);
     serve_the_repositories(&mut c, &lab, &mut clusters);
-    load_the_images(&mut c, &lab);
+    no_images_and_no_registry(&mut c, &lab);
     let installed = install_from_the_pages(&mut c, &lab, &clusters);
     let mut l = Lifecycle {
         c,
@@ -282,9 +301,13 @@ fn real_daemons_cluster_from_the_served_repository() {
         real_binaries(&mut l, n, &hashes);
         network_checks(&mut l, n, "install:");
     }
+    images_come_from_the_package(&mut l, "install:");
+    addons_run(&mut l, "install:", 1);
     pods_run_on_every_node(&mut l);
     l.pods_ping("install:", "node1", "node2", 60);
     service_reaches_the_pod_on_node2(&mut l);
+    names_resolve_through_the_cluster_dns(&mut l, "install:");
+    kube_ui_answers_through_the_apiserver(&mut l);
     logs_and_exec(&mut l);
     secure_port_takes_the_service_account_token(&mut l);
     crashed_daemons_restart_with_what_depends_on_them(&mut l);
@@ -294,10 +317,13 @@ fn real_daemons_cluster_from_the_served_repository() {
     upgrade_to_revision_2(&mut l);
     upgraded_daemons_run_the_new_settings(&mut l, &fingerprints_before);
     l.pods_ping("upgrade:", "node1", "node2", 90);
+    addons_run(&mut l, "upgrade:", 2);
+    names_resolve_through_the_cluster_dns(&mut l, "upgrade:");
     // node1 leaves, is purged, and comes back.
     let vtep_mac = remove_node1(&mut l);
     purge_node1(&mut l, &installed.listings["node1"]);
     reinstall_node1(&mut l, &installed.commands["node1"], &vtep_mac);
+    purge_the_master(&mut l);
     l.c.finish();
 }
 
@@ -341,20 +367,10 @@ fn publish_and_lint(c: &mut Checks, clusters: &[Cluster]) {
     );
 }
 
-/// Boots the hosts in install order, the nodes that run pods with the image archives in /root/images.
-fn boot_hosts(c: &mut Checks, lab: &mut Lab, image: &Path, images: &Path) {
+/// Boots the hosts in install order: nothing but the packages will bring them images.
+fn boot_hosts(c: &mut Checks, lab: &mut Lab, image: &Path) {
     for n in &NODES {
-        lab.boot(n.host, image, |root| {
-            if n.runs_pods() {
-                for archive in [PAUSE_ARCHIVE, BUSYBOX_ARCHIVE] {
-                    copy_into(
-                        root,
-                        &images.join(archive),
-                        &format!("/root/images/{archive}"),
-                    );
-                }
-            }
-        });
+        lab.boot(n.host, image, |_| {});
     }
     for host in lab.hosts() {
         let state = host.wait_booted(Duration::from_secs(180));
@@ -382,18 +398,133 @@ fn serve_the_repositories(c: &mut Checks, lab: &Lab, clusters: &mut [Cluster]) {
     }
 }
 
-fn load_the_images(c: &mut Checks, lab: &Lab) {
+/// Before the install no host has an image, and no host reaches a registry.
+fn no_images_and_no_registry(c: &mut Checks, lab: &Lab) {
     for n in NODES.iter().filter(|n| n.runs_pods()) {
-        c.require(
+        let host = lab.host(n.host);
+        c.check(
+            &format!("{}: Docker holds no image before the install", n.host),
+            on(host, "docker images -q")
+                .and_then(|out| ensure(out.trim().is_empty(), || out.clone())),
+        );
+        let reached = on(
+            host,
+            "for r in gcr.io registry-1.docker.io daocloud.io registry.cn-hangzhou.aliyuncs.com; do \
+             curl -s -m 3 -o /dev/null https://$r/v2/ && echo $r; done; true",
+        )
+        .unwrap_or_default();
+        c.check(
+            &format!("{}: no registry is reachable", n.host),
+            ensure(reached.trim().is_empty(), || format!("reached: {reached}")),
+        );
+    }
+}
+
+/// Every image the package carries is in Docker under its name, with the ID kubedeb fetched.
+fn images_come_from_the_package(l: &mut Lifecycle, phase: &str) {
+    for n in NODES.iter().filter(|n| n.runs_pods()) {
+        let host = l.host(n.host);
+        let listed = on(
+            host,
+            "docker images --format '{{.Repository}}:{{.Tag}}' | sort",
+        )
+        .unwrap_or_default();
+        let missing: Vec<&str> = PACKAGED_IMAGES
+            .iter()
+            .copied()
+            .filter(|i| !listed.lines().any(|l| l == *i))
+            .collect();
+        l.c.check(
             &format!(
-                "{}: the pause and busybox images loaded into Docker (no registry is reachable)",
-                n.host
+                "{phase} {}: k8s-images loaded all {} images into Docker",
+                n.host,
+                PACKAGED_IMAGES.len()
             ),
-            on(
-                lab.host(n.host),
-                "for f in /root/images/*.tar; do docker load -i $f; done; rm -rf /root/images",
-            )
-            .map(|_| ()),
+            ensure(missing.is_empty(), || {
+                format!("missing {missing:?}; docker has:\n{listed}")
+            }),
+        );
+    }
+}
+
+fn kube_system_pods(master: &Host, label: &str) -> String {
+    on(
+        master,
+        &format!("kubectl get pods --namespace=kube-system -l k8s-app={label} --no-headers"),
+    )
+    .unwrap_or_else(|e| e)
+}
+
+/// The DNS addon runs `dns_replicas` pods with all four containers ready, and the UI one pod, in each cluster.
+fn addons_run(l: &mut Lifecycle, phase: &str, dns_replicas: usize) {
+    for cl in l.clusters {
+        let master = l.host(cl.master);
+        let dns = format!(
+            "test \"$(kubectl get pods --namespace=kube-system -l k8s-app=kube-dns --no-headers | awk '$2 == \"4/4\" && $3 == \"Running\"' | wc -l)\" = {dns_replicas}"
+        );
+        let r = eventually(master, 300, &dns);
+        l.c.check(
+            &format!("{phase} cluster {}: kubectl get pods --namespace=kube-system shows {dns_replicas} DNS pod(s) Running, 4/4 ready", cl.name),
+            r.map(|_| ()).map_err(|e| format!("{e}\n{}", kube_system_pods(master, "kube-dns"))),
+        );
+        let ui = "kubectl get pods --namespace=kube-system -l k8s-app=kube-ui --no-headers | awk '$2 == \"1/1\" && $3 == \"Running\"' | grep .";
+        let r = eventually(master, 180, ui);
+        l.c.check(
+            &format!("{phase} cluster {}: the kube-ui pod is Running", cl.name),
+            r.map(|_| ())
+                .map_err(|e| format!("{e}\n{}", kube_system_pods(master, "kube-ui"))),
+        );
+    }
+}
+
+/// From a pod: the kubernetes service's name answers the service range's first address, and
+/// the test's own Service resolves by name.
+fn names_resolve_through_the_cluster_dns(l: &mut Lifecycle, phase: &str) {
+    let master = l.host("master");
+    let web_ip = kubectl_value(master, "service web", "{{.spec.clusterIP}}").unwrap_or_default();
+    for (name, want) in [
+        (
+            "kubernetes.default.svc.cluster.local",
+            "192.168.3.1".to_string(),
+        ),
+        ("web.default.svc.cluster.local", web_ip.clone()),
+    ] {
+        let script = format!(
+            "timeout 10 kubectl exec {} -- nslookup {name} | tail -n +3 | grep -w {want}",
+            pod_name("node1")
+        );
+        l.c.check(
+            &format!("{phase} from a pod, nslookup {name} answers {want}"),
+            ensure(!want.is_empty(), || "no cluster IP".into())
+                .and_then(|_| eventually(master, 120, &script).map(|_| ())),
+        );
+    }
+}
+
+/// kube-ui's page through the apiserver's proxy.
+fn kube_ui_answers_through_the_apiserver(l: &mut Lifecycle) {
+    let master = l.host("master");
+    let script = "curl -fsS -m 10 http://127.0.0.1:8080/api/v1/proxy/namespaces/kube-system/services/kube-ui/ | grep -i '<html'";
+    l.c.check(
+        "master: kube-ui answers through the apiserver proxy",
+        eventually(master, 120, script).map(|_| ()),
+    );
+}
+
+/// `apt-get purge k8s-master`: the addons' objects are deleted first, so their pods leave the nodes.
+fn purge_the_master(l: &mut Lifecycle) {
+    let master = l.host("master");
+    l.c.check(
+        "purge: master: apt-get purge k8s-master",
+        on(master, "apt-get -y purge k8s-master </dev/null").map(|_| ()),
+    );
+    for node in ["node1", "node2"] {
+        let script = "test -z \"$(docker ps -q --filter name=kube-dns --filter name=kube-ui)\"";
+        l.c.check(
+            &format!("purge: master: no DNS or UI container is left on {node}"),
+            eventually(l.host(node), 120, script)
+                .map(|_| ())
+                .map_err(|e| format!("{e}\n{}", on(l.host(node), "docker ps").unwrap_or_default())),
         );
     }
 }
@@ -634,9 +765,10 @@ fn crashed_daemons_restart_with_what_depends_on_them(l: &mut Lifecycle) {
     }
 }
 
-/// Revision 2 with settings that need no new image and leave the certificate alone, through `apt-get upgrade`.
+/// Revision 2 with settings that need no new image and leave the certificate alone (and two DNS pods), through `apt-get upgrade`.
 fn upgrade_to_revision_2(l: &mut Lifecycle) {
     for cl in l.clusters {
+        cl.set("dns_replicas", "2");
         cl.set("service_node_port_range", "\"30000-31999\"");
         cl.set("extra_opts", "\"--max-concurrent-downloads=2\"");
         cl.set("revision", "2");
@@ -765,6 +897,11 @@ fn purge_node1(l: &mut Lifecycle, before: &str) {
     l.c.check(
         "purge: node1: nothing of the packages is left",
         ensure(left.is_empty(), || format!("left: {left:?}")),
+    );
+    let images = on(node1, "docker images -q").unwrap_or_else(|e| e);
+    l.c.check(
+        "purge: node1: the images k8s-images loaded are removed",
+        ensure(images.trim().is_empty(), || images.clone()),
     );
     let leftovers = on(node1, "ip -o link show flannel.1 2>/dev/null; iptables-save | grep -E 'KUBE|172\\.16\\.' ; docker ps -aq --filter name=^/k8s_; true").unwrap_or_default();
     l.c.check(
