@@ -165,6 +165,11 @@ impl Registry {
         self.addr.to_string()
     }
 
+    /// This registry as a plain-http `--registry-mirror` for every image.
+    pub fn mirror(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     /// Push the `docker save` archive at `archive` as `name` (`path:tag`) with skopeo.
     pub fn push(&self, archive: &Path, name: &str) {
         let mut cmd = Command::new("skopeo");
@@ -279,4 +284,19 @@ impl Drop for TokenProxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A registry holding the tiny seed images (tests/harness/images.rs) as
+/// `google_containers/<name>:<tag>`, for tests about something else than images: pass
+/// `--registry-mirror` [`Registry::mirror`].
+pub fn seed_registry() -> Registry {
+    let registry = Registry::start(Options::default());
+    for (role, reference) in crate::harness::images::SEED_IMAGES {
+        let (config, layer) = crate::harness::images::tiny_image(role);
+        registry.push_bytes(
+            &crate::harness::images::archive_of(reference, &config, &layer),
+            reference.strip_prefix("gcr.io/").unwrap(),
+        );
+    }
+    registry
 }
