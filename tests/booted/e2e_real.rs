@@ -259,8 +259,19 @@ fn real_daemons_cluster_from_the_served_repository() {
         nspawn::debian_root(&packages)
     };
     let mut lab = Lab::new();
+    // `up --from` takes tarballs and image archives from one folder: links to both.
+    let carried = tempfile::tempdir().unwrap();
+    for dir in [&releases, &images] {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let link = carried.path().join(entry.file_name());
+            // Both have a SHA256SUMS; kubedeb reads neither.
+            if !link.exists() {
+                std::os::unix::fs::symlink(entry.path(), link).unwrap();
+            }
+        }
+    }
     let release = |_: &Path| Release {
-        from: releases.clone(),
+        from: carried.path().to_path_buf(),
         catalog: releases.join("catalog.toml"),
     };
     let mut clusters = vec![
