@@ -35,7 +35,7 @@ pub enum ImageError {
         path: PathBuf,
         cause: String,
     },
-    #[error("the image archive {file} for {reference} is not in {dir}: put a `docker save` archive of it there under exactly that name (`docker save -o {file} {reference}` or `skopeo copy docker://... docker-archive:{file}:{reference}`), or drop --from to pull it from a registry")]
+    #[error("the image archive {file} for {reference} is not in {dir}: put a `docker save` archive of it there under exactly that name (`docker save -o {file} {reference}`, or `skopeo copy docker://{reference} docker-archive:{file}:{reference}` where its registry is reachable), or drop --from to pull it from a registry")]
     NotInFolder {
         file: String,
         dir: PathBuf,

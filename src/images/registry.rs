@@ -595,7 +595,9 @@ fn request_error(e: &reqwest::Error, timeout: Duration) -> String {
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
         let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
+        // hyper-util's wrapper says only what `kind` already says.
+        let wrapper = text.starts_with("client error (");
+        if !wrapper && !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
         source = cause.source();
