@@ -46,7 +46,7 @@ pub enum Command {
     Init(InitArgs),
     /// Validate the config and print what each package will contain.
     Check(CheckArgs),
-    /// Download (or take from a folder), verify and extract the release binaries.
+    /// Download (or take from a folder), verify and extract the release binaries, and fetch the images.
     Fetch(FetchArgs),
     /// Render the templates and build the packages into the dist folder.
     Build(BuildArgs),
@@ -155,7 +155,16 @@ pub struct FetchArgs {
     /// Mirror base URL, tried in order before upstream (repeatable).
     #[arg(long = "mirror", value_name = "URL")]
     pub mirrors: Vec<String>,
-    /// Take the tarballs from this folder instead of downloading.
+    /// Container registry mirror, tried in order before fetch.registry_mirrors and each
+    /// image's own registry (repeatable): [http://|https://]host[:port][/prefix][=source].
+    #[arg(long = "registry-mirror", value_name = "MIRROR", value_parser = crate::images::RegistryMirror::parse)]
+    pub registry_mirrors: Vec<crate::images::RegistryMirror>,
+    /// Registry credentials: a containers auth file (as `skopeo login --authfile` writes);
+    /// overrides fetch.registry_auth, $REGISTRY_AUTH_FILE and ~/.docker/config.json.
+    #[arg(long, value_name = "FILE")]
+    pub registry_auth: Option<PathBuf>,
+    /// Take the tarballs and image archives (`docker save`, named like
+    /// gcr.io_google_containers_pause_0.8.0.tar) from this folder instead of downloading.
     #[arg(long, value_name = "DIR")]
     pub from: Option<PathBuf>,
     /// Where tarballs, the lock file and extracted binaries are kept.

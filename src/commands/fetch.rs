@@ -1,18 +1,22 @@
-//! `kubedeb fetch`: get, verify and extract the release binaries the cluster settings name.
+//! `kubedeb fetch`: get, verify and extract the release binaries the cluster settings name, and fetch their images.
 
+use crate::catalog::ImageSpec;
 use crate::cli::{FetchArgs, Format};
 use crate::config::Fetch;
 use crate::fetch::{fetch, FetchOptions};
-use std::path::Path;
+use crate::images::RegistryOptions;
+use std::path::{Path, PathBuf};
 
 pub fn run(args: &FetchArgs) -> anyhow::Result<()> {
     let cache = super::resolve(&args.cluster, &args.cache);
     let (config, catalog) = super::load_fetch(&args.cluster, &cache)?;
+    let images = config.images(&catalog)?;
     let binaries = fetch(
         &config.versions,
         &catalog,
-        &options(args, &config.fetch, &cache, "fetch")?,
+        &options(args, &config.fetch, &cache, "fetch", images.clone())?,
     )?;
+    let fetched = crate::images::cached(&cache, &images)?;
     if args.format == Format::Json {
         let listed: Vec<serde_json::Value> = binaries
             .iter()
@@ -27,6 +31,12 @@ pub fn run(args: &FetchArgs) -> anyhow::Result<()> {
                 "etcd": config.versions.etcd,
             },
             "binaries": listed,
+            "images": fetched.iter().map(|i| serde_json::json!({
+                "role": i.spec.role,
+                "reference": i.spec.reference,
+                "id": i.id,
+                "path": i.path,
+            })).collect::<Vec<_>>(),
         });
         crate::outln!(
             "{}",
@@ -36,6 +46,9 @@ pub fn run(args: &FetchArgs) -> anyhow::Result<()> {
     }
     for (name, path) in binaries.iter() {
         crate::outln!("{name}\t{}", path.display());
+    }
+    for image in &fetched {
+        crate::outln!("{}\t{}", image.spec.reference, image.path.display());
     }
     Ok(())
 }
@@ -47,6 +60,7 @@ pub fn options(
     settings: &Fetch,
     cache: &Path,
     command: &'static str,
+    images: Vec<ImageSpec>,
 ) -> anyhow::Result<FetchOptions> {
     let mut mirrors = args.mirrors.clone();
     for mirror in &settings.mirrors {
@@ -71,5 +85,41 @@ pub fn options(
         max_binary: settings.max_binary,
         timeout: settings.timeout,
         command,
+        images,
+        registry: registry_options(args, settings),
     })
+}
+
+/// The registry mirrors (the command line's first), the auth file and the CA.
+fn registry_options(args: &FetchArgs, settings: &Fetch) -> RegistryOptions {
+    let mut mirrors = args.registry_mirrors.clone();
+    for mirror in &settings.registry_mirrors {
+        if !mirrors.contains(mirror) {
+            mirrors.push(mirror.clone());
+        }
+    }
+    let config = args.cluster.config_path();
+    RegistryOptions {
+        mirrors,
+        auth_file: auth_file(args, settings),
+        ca: Fetch::file_setting(settings.registry_ca.as_ref(), config),
+    }
+}
+
+/// `--registry-auth`, else fetch.registry_auth, else $REGISTRY_AUTH_FILE, else
+/// ~/.docker/config.json when it exists (what skopeo and docker read).
+fn auth_file(args: &FetchArgs, settings: &Fetch) -> Option<PathBuf> {
+    if let Some(file) = &args.registry_auth {
+        return Some(args.cluster.resolve(file));
+    }
+    if let Some(file) =
+        Fetch::file_setting(settings.registry_auth.as_ref(), args.cluster.config_path())
+    {
+        return Some(file);
+    }
+    if let Some(file) = std::env::var_os("REGISTRY_AUTH_FILE").filter(|f| !f.is_empty()) {
+        return Some(PathBuf::from(file));
+    }
+    let docker = PathBuf::from(std::env::var_os("HOME")?).join(".docker/config.json");
+    docker.is_file().then_some(docker)
 }

@@ -19,7 +19,13 @@ pub fn run(args: &UpArgs) -> anyhow::Result<()> {
     let binaries = fetch(
         &config.versions,
         &catalog,
-        &super::fetch::options(&args.fetch, &config.fetch, &cache, "up")?,
+        &super::fetch::options(
+            &args.fetch,
+            &config.fetch,
+            &cache,
+            "up",
+            config.images(&catalog)?,
+        )?,
     )?;
     // Another fetch may slip in between the two locks; while this one is held none can.
     let _cache = crate::fetch::read_lock(&cache)?;

@@ -120,6 +120,12 @@ pub struct FetchSettings {
     pub max_binary: String,
     /// How long a source may send nothing (connecting or mid-transfer), like "15 s".
     pub timeout: String,
+    /// Registry mirrors tried in order before each image's registry, `[http://]host[:port][/prefix][=source]`.
+    pub registry_mirrors: Vec<String>,
+    /// A containers auth file (`{"auths": ...}`) with registry credentials.
+    pub registry_auth: Option<String>,
+    /// An extra CA (PEM) for registries with their own certificate authority.
+    pub registry_ca: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -185,6 +191,9 @@ impl Default for FetchSettings {
             max_download: "2 GiB".into(),
             max_binary: "512 MiB".into(),
             timeout: "15 s".into(),
+            registry_mirrors: Vec::new(),
+            registry_auth: None,
+            registry_ca: None,
         }
     }
 }

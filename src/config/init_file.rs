@@ -94,6 +94,18 @@ max_binary = {max_binary}
 # How long a source may send nothing, while connecting or in the middle of a transfer, before
 # kubedeb reports it stalled and tries the next one ("15 s", "2 min").
 timeout = {timeout}
+# Container registry mirrors, tried in order before each image's own registry (gcr.io is not
+# reachable from everywhere): [http://|https://]host[:port][/prefix][=source]. With =source a
+# mirror serves only the images under source, at prefix + the rest of their path, e.g.
+#   "registry.cn-hangzhou.aliyuncs.com/google_containers=gcr.io/google_containers"
+# serves gcr.io/google_containers/pause:0.8.0 as registry.cn-hangzhou.aliyuncs.com/google_containers/pause:0.8.0;
+# without it, every image at prefix/<its path>. https unless http:// is written.
+registry_mirrors = {registry_mirrors}
+# Registry credentials: a containers auth file as `skopeo login --authfile FILE` or `docker login`
+# write it (default: $REGISTRY_AUTH_FILE, else ~/.docker/config.json when it exists).
+# registry_auth = "auth.json"
+# An extra certificate authority (PEM) for registries with their own CA.
+# registry_ca = "registry-ca.pem"
 
 [package]
 # Debian revision of the k8s-* packages: raise it to ship changed settings as an upgrade.
@@ -122,6 +134,7 @@ maintainer = {maintainer}
         max_download = v(&d.fetch.max_download),
         max_binary = v(&d.fetch.max_binary),
         timeout = v(&d.fetch.timeout),
+        registry_mirrors = v(&d.fetch.registry_mirrors),
         revision = v(&d.package.revision),
         maintainer = v(&d.package.maintainer),
     )

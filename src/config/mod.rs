@@ -126,6 +126,12 @@ pub struct Fetch {
     pub max_binary: u64,
     /// fetch.timeout: a source silent this long (connecting or mid-transfer) has failed.
     pub timeout: std::time::Duration,
+    /// fetch.registry_mirrors, parsed: tried in order before each image's own registry.
+    pub registry_mirrors: Vec<crate::images::RegistryMirror>,
+    /// fetch.registry_auth as written (see [`Fetch::file_setting`]).
+    pub registry_auth: Option<String>,
+    /// fetch.registry_ca as written.
+    pub registry_ca: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -354,6 +360,20 @@ impl Fetch {
             return Some(path.to_path_buf());
         }
         let path = Path::new(self.catalog.as_ref()?);
+        let base = config_path.parent().unwrap_or(Path::new(""));
+        Some(if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            base.join(path)
+        })
+    }
+}
+
+impl Fetch {
+    /// A path setting (fetch.registry_auth, fetch.registry_ca) resolved as fetch.catalog is:
+    /// relative to the folder of the config file `config_path`.
+    pub fn file_setting(value: Option<&String>, config_path: &Path) -> Option<PathBuf> {
+        let path = Path::new(value?);
         let base = config_path.parent().unwrap_or(Path::new(""));
         Some(if path.is_absolute() {
             path.to_path_buf()

@@ -220,7 +220,25 @@ impl ConfigFile {
         let max_download = parse_setting_size(p, "fetch.max_download", &self.fetch.max_download);
         let max_binary = parse_setting_size(p, "fetch.max_binary", &self.fetch.max_binary);
         let timeout = parse_timeout(p, &self.fetch.timeout);
+        let mut registry_mirrors = Vec::new();
+        for (i, text) in self.fetch.registry_mirrors.iter().enumerate() {
+            match crate::images::RegistryMirror::parse(text) {
+                Ok(mirror) => registry_mirrors.push(mirror),
+                Err(e) => p.add(format!("fetch.registry_mirrors[{i}]"), e),
+            }
+        }
+        for (name, value) in [
+            ("fetch.registry_auth", &self.fetch.registry_auth),
+            ("fetch.registry_ca", &self.fetch.registry_ca),
+        ] {
+            if value.as_deref() == Some("") {
+                p.add(name, "is empty: name a file, or leave the setting out");
+            }
+        }
         Some(super::Fetch {
+            registry_mirrors,
+            registry_auth: self.fetch.registry_auth.clone(),
+            registry_ca: self.fetch.registry_ca.clone(),
             mirrors: self.fetch.mirrors.clone(),
             catalog: self.fetch.catalog.clone(),
             max_download: max_download?,

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 pub enum FetchError {
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Image(#[from] crate::images::ImageError),
     #[error("cannot {action} {path}: {cause}")]
     Io {
         action: &'static str,

@@ -7,9 +7,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const HEADER: &str = "\
-# kubedeb.lock: sha256 of release tarballs that have no published checksum, recorded by
-# `kubedeb fetch` at their first download (trust on first use). Later downloads must match.
-# To accept a different file, delete its entry (or pin sha256 in your catalog).
+# kubedeb.lock: sha256 of release tarballs that have no published checksum, and the IDs of
+# container images the catalog pins none for, recorded by `kubedeb fetch` at their first
+# download (trust on first use). Later downloads must match.
+# To accept a different file or image, delete its entry (or pin sha256 / id in your catalog).
 ";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,11 +22,23 @@ pub struct LockEntry {
     pub source: String,
 }
 
+/// The image ID (`sha256:<hex>` of its config) trusted at an image's first fetch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageLockEntry {
+    pub id: String,
+    /// Where the trusted copy came from.
+    pub source: String,
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LockFile {
     #[serde(default)]
     tarball: BTreeMap<String, LockEntry>,
+    /// By full image reference.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    image: BTreeMap<String, ImageLockEntry>,
 }
 
 /// The lock file at `path`; read fresh for every lookup and update so concurrent fetch threads agree.
@@ -64,9 +77,25 @@ impl Lock {
     pub fn record(&self, key: &str, entry: LockEntry) -> Result<(), FetchError> {
         let mut lock = self.read()?;
         lock.tarball.insert(key.to_string(), entry);
+        self.write(&lock)
+    }
+
+    /// The image ID trusted for `reference` (its full form), if any.
+    pub fn image(&self, reference: &str) -> Result<Option<ImageLockEntry>, FetchError> {
+        Ok(self.read()?.image.remove(reference))
+    }
+
+    /// Record the image ID trusted for `reference`.
+    pub fn record_image(&self, reference: &str, entry: ImageLockEntry) -> Result<(), FetchError> {
+        let mut lock = self.read()?;
+        lock.image.insert(reference.to_string(), entry);
+        self.write(&lock)
+    }
+
+    fn write(&self, lock: &LockFile) -> Result<(), FetchError> {
         let text = format!(
             "{HEADER}\n{}",
-            toml::to_string(&lock).expect("lock entries serialize")
+            toml::to_string(lock).expect("lock entries serialize")
         );
         let dir = self.path.parent().unwrap_or(Path::new("."));
         let failed = |e: std::io::Error| FetchError::Lock {

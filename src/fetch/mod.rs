@@ -6,7 +6,10 @@
 //! - `bin/<component>-<version>/<binary>`: the extracted binaries (`.sha256` holds the tarball's hash,
 //!   `.sha256sums` each binary's, checked again before the binaries are used);
 //! - `fetched.toml`: the catalog and entries the last fetch used ([`record`]);
-//! - `kubedeb.lock`: hashes trusted on first use for tarballs without a published checksum;
+//! - `kubedeb.lock`: hashes trusted on first use for tarballs without a published checksum,
+//!   and image IDs for images the catalog pins none for;
+//! - `images/<image file>` and `images/index.toml`: the images' `docker save` archives
+//!   ([`crate::images`]); `images/blobs/sha256/<hex>.part` while a blob downloads;
 //! - `.fetch.lock`: flock'd by the running fetch (shared by a build), so they take turns.
 //!
 //! Sources are tried in order: each mirror base URL (`<mirror>/<file>`), then upstream's URL.
@@ -17,7 +20,7 @@ mod cache;
 mod download;
 mod error;
 mod extract;
-mod lock;
+pub(crate) mod lock;
 pub mod record;
 mod sources;
 mod trust;
@@ -55,6 +58,10 @@ pub struct FetchOptions {
     pub timeout: std::time::Duration,
     /// The subcommand the user ran (`fetch`, `up`): advice names it, with `--from DIR`.
     pub command: &'static str,
+    /// The container images to fetch after the tarballs (none: tarballs only).
+    pub images: Vec<crate::catalog::ImageSpec>,
+    /// Registry mirrors, credentials and CA for the images.
+    pub registry: crate::images::RegistryOptions,
 }
 
 impl Default for FetchOptions {
@@ -67,6 +74,8 @@ impl Default for FetchOptions {
             max_binary: 512 << 20,
             timeout: std::time::Duration::from_secs(15),
             command: "fetch",
+            images: Vec::new(),
+            registry: crate::images::RegistryOptions::default(),
         }
     }
 }
@@ -187,6 +196,20 @@ pub fn fetch(
         0 => {
             // Still under the cache lock `ctx` holds: the record matches the binaries.
             record::write(&opts.cache, catalog, &releases)?;
+            // The images after the tarballs, under the same lock.
+            crate::images::Job {
+                images: &opts.images,
+                registry: &opts.registry,
+                from: opts.from.as_deref(),
+                cache: &opts.cache,
+                max_download: opts.max_download,
+                timeout: opts.timeout,
+                command: opts.command,
+                lock: &ctx.lock,
+                progress: &ctx.progress,
+                say: &|m| ctx.say(m),
+            }
+            .run()?;
             drop(ctx);
             Ok(binaries)
         }

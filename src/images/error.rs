@@ -25,4 +25,42 @@ pub enum ImageError {
     Unreadable { path: PathBuf, cause: String },
     #[error("{path}: {problem}")]
     Index { path: PathBuf, problem: String },
+    #[error("the registry auth file {path}: {problem}")]
+    AuthFile { path: PathBuf, problem: String },
+    #[error("the registry CA file {path} (fetch.registry_ca): {problem}")]
+    Ca { path: PathBuf, problem: String },
+    #[error("cannot {action} {path}: {cause}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        cause: String,
+    },
+    #[error("the image archive {file} for {reference} is not in {dir}: put a `docker save` archive of it there under exactly that name (`docker save -o {file} {reference}`, or `skopeo copy docker://{reference} docker-archive:{file}:{reference}` where its registry is reachable), or drop --from to pull it from a registry")]
+    NotInFolder {
+        file: String,
+        dir: PathBuf,
+        reference: String,
+    },
+    #[error("{path}: refused as the image {reference}: {problem}; nothing was cached")]
+    Refused {
+        path: PathBuf,
+        reference: String,
+        problem: String,
+    },
+    #[error(
+        "could not fetch the image {reference}; tried:{}\n{next}",
+        list(attempts)
+    )]
+    AllSourcesFailed {
+        reference: String,
+        attempts: Vec<(String, String)>,
+        next: String,
+    },
+}
+
+fn list(attempts: &[(String, String)]) -> String {
+    attempts
+        .iter()
+        .map(|(source, why)| format!("\n  {source}: {why}"))
+        .collect()
 }

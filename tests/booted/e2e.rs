@@ -323,6 +323,8 @@ fn write_release(dir: &Path) -> Release {
         fixtures::sha256_hex(&etcd),
     );
     std::fs::write(dir.join("catalog.toml"), catalog).unwrap();
+    // kubedeb up --from takes the images from the same folder.
+    crate::harness::images::write_seed_images(&tarballs);
     Release {
         from: tarballs,
         catalog: dir.join("catalog.toml"),

@@ -1,15 +1,15 @@
 //! End to end with the real daemons (issue 8): Kubernetes 1.1.4, flannel 0.5.5 and etcd 2.2.1 from release tarballs, installed from the served repository on booted Debian 12 hosts.
 //!
 //! The release tarballs and images are read from the folder named by `KUBEDEB_REAL`
-//! (`releases/` with the tarballs and a `catalog.toml` that pins them, `images/` with
-//! `docker save` archives of the pause image and of a busybox image for the test pods).
+//! (`releases/` with the tarballs and a `catalog.toml` that pins them, `images/` with the
+//! `docker save` archives of the pause and addon images), carried in as one `--from` folder.
 //! `.ci/run` sets it; unset, the test says so loudly and checks nothing. Point it at the
 //! official upstream tarballs (and a catalog of your own) to run the same checks on them.
 //!
 //! Hosts (systemd-nspawn, cgroup v1, a bridge in a network namespace of the test's own, a
 //! default route that ends there): cluster a is `master` (k8s-master), `node1` and `node2`
 //! (k8s-minion); cluster b is `both` (both packages, the seed's `ai` role). No host reaches
-//! any registry: the test loads the images into each node's Docker before the install.
+//! any registry: every image comes from the k8s-images package.
 //! Each check prints one line, `ok - <check>` or `FAIL - <check>: <detail>`.
 
 use crate::cluster::{
@@ -266,21 +266,20 @@ fn real_daemons_cluster_from_the_served_repository() {
         nspawn::debian_root(&packages)
     };
     let mut lab = Lab::new();
-    // What an operator carries in by hand: one folder with the release tarballs and the
-    // `docker save` archives of the images.
-    let release = |dir: &Path| {
-        let carried = dir.join("carried-in");
-        std::fs::create_dir(&carried).unwrap();
-        for folder in ["releases", "images"] {
-            for entry in std::fs::read_dir(real.join(folder)).unwrap() {
-                let path = entry.unwrap().path();
-                std::os::unix::fs::symlink(&path, carried.join(path.file_name().unwrap())).unwrap();
+    // `up --from` takes tarballs and image archives from one folder: links to both.
+    let carried = tempfile::tempdir().unwrap();
+    for dir in [&releases, &real.join("images")] {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let link = carried.path().join(entry.file_name());
+            // Both have a SHA256SUMS; kubedeb reads neither.
+            if !link.exists() {
+                std::os::unix::fs::symlink(entry.path(), link).unwrap();
             }
         }
-        Release {
-            from: carried,
-            catalog: releases.join("catalog.toml"),
-        }
+    }
+    let release = |_: &Path| Release {
+        from: carried.path().to_path_buf(),
+        catalog: releases.join("catalog.toml"),
     };
     let mut clusters = vec![
         Cluster::new("a", "master", Ipv4Addr::new(10, 213, 7, 11), 8080, release),

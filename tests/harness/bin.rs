@@ -22,6 +22,8 @@ pub fn kubedeb() -> Command {
         "https_proxy",
         "all_proxy",
         "SOURCE_DATE_EPOCH",
+        // Registry credentials come only from what a test names.
+        "REGISTRY_AUTH_FILE",
     ] {
         cmd.env_remove(var);
     }

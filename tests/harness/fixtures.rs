@@ -166,12 +166,14 @@ impl SeedTarballs {
         ]
     }
 
-    /// Write the three into `dir` under their release file names.
+    /// Write the three into `dir` under their release file names, with a tiny `docker save`
+    /// archive of each image the built-in catalog names: what `--from dir` needs.
     pub fn write_to(&self, dir: &Path) {
         std::fs::create_dir_all(dir).unwrap();
         for (name, bytes) in self.files() {
             std::fs::write(dir.join(name), bytes).unwrap();
         }
+        crate::harness::images::write_seed_images(dir);
     }
 }
 

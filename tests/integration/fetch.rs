@@ -10,6 +10,8 @@ const MASTER: &str = "192.168.100.11";
 /// `kubedeb fetch` of the seed versions in the project, with its catalog and cache; a failure
 /// must exit 2 with an `error: ` line.
 fn kubedeb_fetch(dir: &Path, extra: &[&str]) -> Run {
+    // The images come from a loopback registry: these tests are about the tarballs.
+    let registry = crate::harness::registry::seed_registry();
     let run = bin::run(
         bin::kubedeb_in(dir)
             .args([
@@ -20,6 +22,8 @@ fn kubedeb_fetch(dir: &Path, extra: &[&str]) -> Run {
                 CATALOG,
                 "--cache",
                 "cache",
+                "--registry-mirror",
+                &registry.mirror(),
             ])
             .args(extra),
     );
@@ -85,7 +89,19 @@ fn assert_all_extracted(dir: &Path, run: &Run) {
             run.stdout
         );
     }
-    assert_eq!(run.stdout.lines().count(), expected.len(), "{}", run.stdout);
+    // Then one line per image (fetch_images checks those).
+    let binary_lines = run
+        .stdout
+        .lines()
+        .filter(|l| l.contains("\tcache/bin/"))
+        .count();
+    assert_eq!(binary_lines, expected.len(), "{}", run.stdout);
+    assert_eq!(
+        run.stdout.lines().count(),
+        expected.len() + crate::harness::images::SEED_IMAGES.len(),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

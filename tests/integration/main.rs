@@ -12,6 +12,7 @@ mod docker_api;
 mod errors;
 mod fetch;
 mod fetch_hardening;
+mod fetch_images;
 mod harness_checks;
 mod operator_cli;
 mod packages;
