@@ -12,6 +12,7 @@ mod errors;
 mod fetch;
 mod fetch_hardening;
 mod harness_checks;
+mod images_package;
 mod operator_cli;
 mod packages;
 mod pipeline;
