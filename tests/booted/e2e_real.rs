@@ -70,19 +70,19 @@ const NODES: [Node; 4] = [
         host: "node1",
         cluster: 0,
         blocks: &["minion"],
-        packages: &["k8s-minion", "k8s-flannel"],
+        packages: &["k8s-minion", "k8s-images", "k8s-flannel"],
     },
     Node {
         host: "node2",
         cluster: 0,
         blocks: &["minion"],
-        packages: &["k8s-minion", "k8s-flannel"],
+        packages: &["k8s-minion", "k8s-images", "k8s-flannel"],
     },
     Node {
         host: "both",
         cluster: 1,
         blocks: &["master", "minion"],
-        packages: &["k8s-master", "k8s-minion", "k8s-flannel"],
+        packages: &["k8s-master", "k8s-minion", "k8s-images", "k8s-flannel"],
     },
 ];
 
@@ -262,6 +262,7 @@ fn real_daemons_cluster_from_the_served_repository() {
     let release = |_: &Path| Release {
         from: releases.clone(),
         catalog: releases.join("catalog.toml"),
+        images: Some(images.clone()),
     };
     let mut clusters = vec![
         Cluster::new("a", "master", Ipv4Addr::new(10, 213, 7, 11), 8080, release),
@@ -850,7 +851,7 @@ fn lintian(dist: &Path) -> Result<(), String> {
     for line in tags.lines().filter(|l| !l.starts_with("I: ")) {
         say(&format!("#   lintian: {line}"));
     }
-    ensure(out.status.success() && debs.len() == 3, || {
+    ensure(out.status.success() && debs.len() == 4, || {
         format!(
             "{} packages, lintian {}:\n{tags}{}",
             debs.len(),

@@ -1,9 +1,12 @@
 //! What the end-to-end tests share: one line per check, commands on the booted hosts, and a cluster's project folder with its `kubedeb serve`.
 
 use crate::harness::bin;
+use crate::harness::images;
 use crate::nspawn::{Host, Lab};
+use kubedeb::catalog::ImageSpec;
 use std::io::Write;
 use std::path::Path;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Prints one line per check and fails the test at the end when any failed.
@@ -188,6 +191,10 @@ pub struct Cluster {
 pub struct Release {
     pub from: std::path::PathBuf,
     pub catalog: std::path::PathBuf,
+    /// `docker save` archives of the images, named as `kubedeb fetch` names them
+    /// (`$KUBEDEB_REAL/images`); None: tiny ones made by the tests. `up` puts the images its
+    /// settings need into the cache first.
+    pub images: Option<std::path::PathBuf>,
 }
 
 impl Drop for Cluster {
@@ -263,9 +270,25 @@ impl Cluster {
     }
 
     pub fn up(&self) -> Result<String, String> {
+        self.put_images();
         let from = self.release.from.to_string_lossy();
         let catalog = self.release.catalog.to_string_lossy();
         kubedeb(self.path(), &["up", "--from", &from, "--catalog", &catalog])
+    }
+
+    /// The images cluster.toml needs, in the cache as `kubedeb fetch` leaves them.
+    pub fn put_images(&self) {
+        let text = std::fs::read_to_string(self.path().join("cluster.toml")).unwrap_or_default();
+        let mut file: kubedeb::config::ConfigFile = toml::from_str(&text).expect("cluster.toml");
+        file.master_ip.get_or_insert(self.master_ip);
+        let config = file.validate().expect("valid settings");
+        let catalog = kubedeb::catalog::Catalog::load(Some(&self.release.catalog)).unwrap();
+        let specs = config.images(&catalog).unwrap();
+        let cache = self.path().join("cache");
+        match &self.release.images {
+            Some(dir) => put_real_images(&cache, dir, &specs),
+            None => images::put_tiny_images(&cache, &specs),
+        }
     }
 
     pub fn url(&self, lab: &Lab) -> String {
@@ -338,4 +361,52 @@ pub fn fingerprints(host: &Host) -> Result<String, String> {
         host,
         "for f in ca.crt server.cert kubecfg.crt; do openssl x509 -noout -fingerprint -sha256 -in /srv/kubernetes/$f; done",
     )
+}
+
+/// The variable naming the folder of real release tarballs and images.
+pub const REAL: &str = "KUBEDEB_REAL";
+
+/// The image ID a `docker save` archive holds: the sha256 named by its manifest's Config.
+pub fn archive_id(path: &Path) -> String {
+    use std::io::Read;
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut archive = tar::Archive::new(file);
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap() == Path::new("manifest.json") {
+            let mut text = String::new();
+            entry.read_to_string(&mut text).unwrap();
+            let manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let config = manifest[0]["Config"].as_str().expect("a Config");
+            return format!("sha256:{}", config.trim_end_matches(".json"));
+        }
+    }
+    panic!("{} holds no manifest.json", path.display())
+}
+
+/// The folder of real image archives (`$KUBEDEB_REAL/images`), or None when the variable is
+/// unset, which the caller must say loudly.
+pub fn real_images() -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os(REAL)?).join("images");
+    assert!(
+        dir.is_dir(),
+        "{REAL} is set, but {} is not a folder of image archives",
+        dir.display()
+    );
+    Some(std::fs::canonicalize(dir).unwrap())
+}
+
+/// Copies the real archive of each image of `specs` from `real` into `cache`, recorded as fetched.
+pub fn put_real_images(cache: &Path, real: &Path, specs: &[ImageSpec]) {
+    for spec in specs {
+        let from = real.join(spec.reference.file_name());
+        let bytes = std::fs::read(&from).unwrap_or_else(|e| {
+            panic!(
+                "the real image {} is not at {}: {e}",
+                spec.reference,
+                from.display()
+            )
+        });
+        images::put_in_cache(cache, &spec.reference, &bytes, &archive_id(&from));
+    }
 }

@@ -78,12 +78,20 @@ pub fn put_tiny_images(cache: &Path, specs: &[ImageSpec]) {
     }
 }
 
-/// Tiny archives of every image `config` needs (with the built-in catalog) put into `cache`,
+/// Tiny archives of every image `settings` need (with the built-in catalog) put into `cache`,
 /// as `kubedeb fetch` would leave them.
-pub fn put_tiny_images_for(cache: &Path, config: &kubedeb::config::ConfigFile) {
+pub fn put_tiny_images_for(cache: &Path, settings: &kubedeb::config::ConfigFile) {
+    let mut settings = settings.clone();
+    // The image list does not depend on the address; validation wants one.
+    settings.master_ip.get_or_insert([10, 0, 0, 1].into());
     let catalog = kubedeb::catalog::Catalog::load(None).unwrap();
-    let config = config.clone().validate().expect("valid settings");
+    let config = settings.validate().expect("valid settings");
     put_tiny_images(cache, &config.images(&catalog).unwrap());
+}
+
+/// [`put_tiny_images_for`] the default settings.
+pub fn put_default_images(cache: &Path) {
+    put_tiny_images_for(cache, &kubedeb::config::ConfigFile::default());
 }
 
 /// Tiny archives of `specs` in a folder of their own, as the packages carry them.

@@ -40,10 +40,7 @@ impl Project {
 
     /// Tiny archives of the images `settings` need in the project's `cache/`, recorded as fetched.
     pub fn put_images(&self, settings: &ConfigFile) {
-        let mut settings = settings.clone();
-        // The image list does not depend on the address; validation wants one.
-        settings.master_ip.get_or_insert([10, 0, 0, 1].into());
-        images::put_tiny_images_for(&self.file(CACHE), &settings);
+        images::put_tiny_images_for(&self.file(CACHE), settings);
     }
 
     pub fn path(&self) -> &Path {
