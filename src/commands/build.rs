@@ -5,6 +5,7 @@ use crate::cli::{BuildArgs, DebArgs, PackageArgs};
 use crate::config::Config;
 use crate::deb::{write_deb, BuildOptions};
 use crate::fetch::{fetched, read_lock, Binaries};
+use crate::packages::PackagedImage;
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -17,8 +18,10 @@ pub fn run(args: &BuildArgs) -> anyhow::Result<()> {
     let _cache = read_lock(&cache)?;
     same_catalog(&cache, &catalog, &config)?;
     let binaries = fetched(&cache, &config.versions, &catalog)?;
+    // Checked before dist/ is touched: a missing or changed archive leaves it as it was.
+    let images = fetched_images(&cache, &config, &catalog)?;
     let packages = super::resolve_packages(&args.cluster, &args.packages);
-    for deb in build(&packages, &config, &catalog, &binaries)? {
+    for deb in build(&packages, &config, &catalog, &binaries, &images)? {
         crate::outln!("{}", deb.display());
     }
     Ok(())
@@ -46,6 +49,22 @@ fn same_catalog(cache: &Path, catalog: &Catalog, config: &Config) -> anyhow::Res
     )
 }
 
+/// The fetched archive of every image the settings need, each checked against the cache's
+/// index (see [`crate::images::cached`]); the error names the image and `kubedeb fetch`.
+pub fn fetched_images(
+    cache: &Path,
+    config: &Config,
+    catalog: &Catalog,
+) -> anyhow::Result<Vec<PackagedImage>> {
+    let specs = config.images(catalog)?;
+    crate::packages::fetched_images(cache, &specs).with_context(|| {
+        format!(
+            "the image archives in {} cannot be packaged",
+            crate::images::images_dir(cache).display()
+        )
+    })
+}
+
 /// Builds every package into the dist folder the command line names, each file written whole
 /// or not at all.
 pub fn build(
@@ -53,9 +72,10 @@ pub fn build(
     config: &Config,
     catalog: &Catalog,
     binaries: &Binaries,
+    images: &[PackagedImage],
 ) -> anyhow::Result<Vec<PathBuf>> {
     let _dist = open_dist(&args.dist)?;
-    build_into(&args.dist, args, config, catalog, binaries)
+    build_into(&args.dist, args, config, catalog, binaries, images)
 }
 
 /// Builds every package into `dir` (the dist folder, or `kubedeb up`'s staging folder in it).
@@ -65,12 +85,13 @@ pub fn build_into(
     config: &Config,
     catalog: &Catalog,
     binaries: &Binaries,
+    images: &[PackagedImage],
 ) -> anyhow::Result<Vec<PathBuf>> {
     let map: BTreeMap<String, PathBuf> = binaries
         .iter()
         .map(|(name, path)| (name.to_string(), path.to_path_buf()))
         .collect();
-    let specs = crate::packages::specs(config, catalog, &map, args.templates.as_deref())?;
+    let specs = crate::packages::specs(config, catalog, &map, images, args.templates.as_deref())?;
     let opts = options(&args.deb)?;
     specs
         .iter()

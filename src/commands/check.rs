@@ -7,8 +7,10 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
     let cache = super::resolve(&args.cluster, &args.cache);
     let (config, catalog) = super::load(&args.cluster, &cache)?;
     let binaries = crate::packages::expected_binaries(&cache, &config, &catalog)?;
-    let specs = crate::packages::specs(&config, &catalog, &binaries, None)?;
+    let images = crate::packages::expected_images(&cache, &config.images(&catalog)?)?;
+    let specs = crate::packages::specs(&config, &catalog, &binaries, &images, None)?;
     let fetched = binaries.values().all(|path| path.exists());
+    let images_fetched = images.iter().all(|i| i.id.is_some() && i.archive.exists());
     let differences = match record::read(&cache)? {
         Some(record) => record::differences(&record, &catalog, &config.versions),
         None => Vec::new(),
@@ -28,6 +30,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
             },
             "cache": cache,
             "fetched": fetched,
+            "images_fetched": images_fetched,
             "catalog_differences": differences,
             "packages": crate::packages::describe_json(&specs),
         });
@@ -58,6 +61,17 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
     } else if !fetched {
         crate::outln!(
             "(binaries not fetched yet: run `kubedeb fetch`; paths below are where they will be)\n"
+        );
+    }
+    if !images_fetched {
+        let missing: Vec<String> = images
+            .iter()
+            .filter(|i| i.id.is_none() || !i.archive.exists())
+            .map(|i| i.spec.reference.to_string())
+            .collect();
+        crate::outln!(
+            "(images not fetched yet: {}; run `kubedeb fetch`, `kubedeb build` packages them into k8s-images)\n",
+            missing.join(", ")
         );
     }
     crate::out!("{}", crate::packages::describe(&specs));

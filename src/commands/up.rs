@@ -29,6 +29,7 @@ pub fn run(args: &UpArgs) -> anyhow::Result<()> {
     )?;
     // Another fetch may slip in between the two locks; while this one is held none can.
     let _cache = crate::fetch::read_lock(&cache)?;
+    let images = super::build::fetched_images(&cache, &config, &catalog)?;
     // Built into a staging folder and moved into dist/ only once published: a refused publish
     // leaves dist/ as it was, so what the README publishes from there still publishes.
     let dist = &packages.dist;
@@ -37,7 +38,14 @@ pub fn run(args: &UpArgs) -> anyhow::Result<()> {
         .prefix(super::build::UP_STAGING)
         .tempdir_in(dist)
         .with_context(|| format!("cannot create a staging folder in {}", dist.display()))?;
-    let debs = super::build::build_into(staging.path(), &packages, &config, &catalog, &binaries)?;
+    let debs = super::build::build_into(
+        staging.path(),
+        &packages,
+        &config,
+        &catalog,
+        &binaries,
+        &images,
+    )?;
     for deb in &debs {
         crate::outln!(
             "built      {}",

@@ -49,6 +49,10 @@ pub(crate) struct PackageDef {
     pub binaries: Vec<String>,
     #[serde(default)]
     pub programs: Vec<String>,
+    /// Carries the cluster's container images (fetched into the cache) in
+    /// [`PackageDef::images_dir`], with the list the loader reads.
+    #[serde(default)]
+    pub images: bool,
     pub postinst: Option<String>,
     pub prerm: Option<String>,
     pub postrm: Option<String>,
@@ -56,6 +60,13 @@ pub(crate) struct PackageDef {
     pub units: Vec<Unit>,
     #[serde(default)]
     pub file: Vec<FileDef>,
+}
+
+impl PackageDef {
+    /// Where a package with `images = true` puts the image archives and their list.
+    pub fn images_dir(&self) -> String {
+        format!("/usr/share/{}", self.name)
+    }
 }
 
 /// Which upstream version a package carries.

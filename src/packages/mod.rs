@@ -1,15 +1,18 @@
-//! The `k8s-flannel`, `k8s-master` and `k8s-minion` package descriptions: packaging/packages.toml
-//! plus the rendered templates plus the release binaries, as [`PackageSpec`]s for the .deb writer.
+//! The `k8s-flannel`, `k8s-master`, `k8s-images` and `k8s-minion` package descriptions:
+//! packaging/packages.toml plus the rendered templates plus the release binaries and image
+//! archives, as [`PackageSpec`]s for the .deb writer.
 
 mod describe;
+mod images;
 mod manifest;
 pub mod render;
 pub mod unit_check;
 
 pub use describe::{describe, describe_json};
+pub use images::{expected_images, fetched_images, PackagedImage};
 pub use manifest::{FileKind, Unit};
 
-use crate::catalog::{Catalog, Component, ImageSpec};
+use crate::catalog::{Catalog, Component};
 use crate::config::Config;
 use crate::deb::{Control, Entry, PackageSpec, Scripts, Source};
 use crate::fetch::binaries_dir;
@@ -36,8 +39,9 @@ pub struct BuildInput<'a> {
     pub templates: Option<&'a Path>,
     /// The etcd release speaks the v3 API (etcd 3.x): run it with `--enable-v2=true` and etcdctl with `ETCDCTL_API=2`.
     pub etcd_v3_api: bool,
-    /// The images the cluster needs ([`Config::images`]): templates see their names as `images.<role>`.
-    pub images: &'a [ImageSpec],
+    /// The images the cluster needs ([`Config::images`]) with their archives: templates see
+    /// their names as `images.<role>`; a package with `images = true` carries the archives.
+    pub images: &'a [PackagedImage],
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,23 +99,24 @@ pub fn expected_binaries(
     Ok(map)
 }
 
-/// The package descriptions for these settings and binaries, with kubedeb's own programs from
+/// The package descriptions for these settings, binaries and images ([`fetched_images`], or
+/// [`expected_images`] to describe them before fetch), with kubedeb's own programs from
 /// beside the running executable.
 pub fn specs(
     config: &Config,
     catalog: &Catalog,
     binaries: &BTreeMap<String, PathBuf>,
+    images: &[PackagedImage],
     templates: Option<&Path>,
 ) -> anyhow::Result<Vec<PackageSpec>> {
     let etcd = catalog.release(Component::Etcd, &config.versions.etcd)?;
-    let images = config.images(catalog)?;
     let input = BuildInput {
         config,
         binaries,
         programs: &own_programs(),
         templates,
         etcd_v3_api: etcd.api.needs_v2_switch(),
-        images: &images,
+        images,
     };
     Ok(packages(&input)?)
 }
@@ -135,7 +140,7 @@ struct PackageContext<'a> {
     units: &'a [Unit],
 }
 
-/// The three packages, in dependency order: k8s-flannel, k8s-master, k8s-minion.
+/// The packages in dependency order: k8s-flannel, k8s-master, k8s-images, k8s-minion.
 pub fn packages(input: &BuildInput) -> Result<Vec<PackageSpec>, PackageError> {
     let config = input.config;
     let templates = Templates::load(input.templates)?;
@@ -143,6 +148,7 @@ pub fn packages(input: &BuildInput) -> Result<Vec<PackageSpec>, PackageError> {
     let flannel_version = format!("{}-{revision}", config.versions.flannel);
     let kubernetes_version = format!("{}-{revision}", config.versions.kubernetes);
 
+    let image_specs: Vec<_> = input.images.iter().map(|i| i.spec.clone()).collect();
     let manifest = manifest()?;
     manifest
         .package
@@ -165,7 +171,7 @@ pub fn packages(input: &BuildInput) -> Result<Vec<PackageSpec>, PackageError> {
                 copyright: &upstream.copyright,
                 units: &def.units,
             };
-            let ctx = render::context(config, input.images, input.etcd_v3_api, package);
+            let ctx = render::context(config, &image_specs, input.etcd_v3_api, package);
             build_one(
                 def,
                 upstream,
@@ -282,6 +288,9 @@ fn build_one(
             0o755,
             Source::Path(path.clone()),
         ));
+    }
+    if def.images {
+        entries.extend(images::entries(&def.images_dir(), input.images));
     }
     if !overrides.is_empty() {
         entries.push(Entry::file(
@@ -474,6 +483,19 @@ mod tests {
             .collect()
     }
 
+    /// The settings' images, each archive played by /bin/true.
+    fn images(cfg: &Config) -> Vec<PackagedImage> {
+        cfg.images(&Catalog::load(None).unwrap())
+            .unwrap()
+            .into_iter()
+            .map(|spec| PackagedImage {
+                spec,
+                archive: PathBuf::from("/bin/true"),
+                id: Some(format!("sha256:{}", "0".repeat(64))),
+            })
+            .collect()
+    }
+
     fn config() -> Config {
         ConfigFile {
             master_ip: Some(Ipv4Addr::new(192, 168, 100, 11)),
@@ -487,7 +509,10 @@ mod tests {
     fn manifest_parses_and_paths_fit_their_kinds() {
         let m = manifest().unwrap();
         let names: Vec<&str> = m.package.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["k8s-flannel", "k8s-master", "k8s-minion"]);
+        assert_eq!(
+            names,
+            ["k8s-flannel", "k8s-master", "k8s-images", "k8s-minion"]
+        );
         let units: Vec<Vec<&str>> = m
             .package
             .iter()
@@ -503,6 +528,7 @@ mod tests {
                     "kube-controller-manager.service",
                     "kube-scheduler.service"
                 ],
+                vec!["k8s-images.service"],
                 vec![
                     "kubedeb-docker-api.service",
                     "kubelet.service",
@@ -539,7 +565,7 @@ mod tests {
             programs: &programs(),
             templates: None,
             etcd_v3_api: false,
-            images: &cfg.images(&Catalog::load(None).unwrap()).unwrap(),
+            images: &images(&cfg),
         })
         .unwrap();
         let v: Vec<(&str, &str)> = specs
@@ -551,10 +577,27 @@ mod tests {
             [
                 ("k8s-flannel", "0.5.5-1"),
                 ("k8s-master", "1.1.4-1"),
+                ("k8s-images", "1.1.4-1"),
                 ("k8s-minion", "1.1.4-1")
             ]
         );
-        for spec in &specs[1..] {
+        let minion = &specs[3].control.depends;
+        assert!(
+            minion.contains(&"k8s-images (= 1.1.4-1)".to_string()),
+            "{minion:?}"
+        );
+        let images = &specs[2];
+        assert!(images
+            .control
+            .depends
+            .iter()
+            .all(|d| !d.starts_with("k8s-")));
+        assert!(images.entries.contains(&Entry::file(
+            "/usr/share/k8s-images/gcr.io_google_containers_pause_0.8.0.tar",
+            0o644,
+            Source::Path("/bin/true".into())
+        )));
+        for spec in [&specs[1], &specs[3]] {
             assert!(spec
                 .control
                 .depends
@@ -573,7 +616,7 @@ mod tests {
             programs: &programs(),
             templates: None,
             etcd_v3_api: false,
-            images: &cfg.images(&Catalog::load(None).unwrap()).unwrap(),
+            images: &images(&cfg),
         })
         .unwrap_err()
         .to_string();
@@ -595,7 +638,7 @@ mod tests {
             programs: &programs(),
             templates: None,
             etcd_v3_api: false,
-            images: &cfg.images(&Catalog::load(None).unwrap()).unwrap(),
+            images: &images(&cfg),
         })
         .unwrap();
         let text = describe(&specs);

@@ -350,13 +350,13 @@ const INSTALLS: [Install; 3] = [
         host: "node1",
         cluster: 0,
         blocks: &["minion"],
-        packages: &["k8s-minion", "k8s-flannel"],
+        packages: &["k8s-minion", "k8s-images", "k8s-flannel"],
     },
     Install {
         host: "both",
         cluster: 1,
         blocks: &["master", "minion"],
-        packages: &["k8s-master", "k8s-minion", "k8s-flannel"],
+        packages: &["k8s-master", "k8s-minion", "k8s-images", "k8s-flannel"],
     },
 ];
 

@@ -986,7 +986,7 @@ fn lintian(dist: &Path) -> Result<(), String> {
     for line in tags.lines().filter(|l| !l.starts_with("I: ")) {
         say(&format!("#   lintian: {line}"));
     }
-    ensure(out.status.success() && debs.len() == 3, || {
+    ensure(out.status.success() && debs.len() == 4, || {
         format!(
             "{} packages, lintian {}:\n{tags}{}",
             debs.len(),

@@ -11,3 +11,4 @@ mod nspawn;
 
 mod e2e;
 mod e2e_real;
+mod images;

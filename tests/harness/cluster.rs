@@ -339,3 +339,6 @@ pub fn fingerprints(host: &Host) -> Result<String, String> {
         "for f in ca.crt server.cert kubecfg.crt; do openssl x509 -noout -fingerprint -sha256 -in /srv/kubernetes/$f; done",
     )
 }
+
+/// The variable naming the folder of real release tarballs and images.
+pub const REAL: &str = "KUBEDEB_REAL";

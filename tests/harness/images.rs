@@ -1,6 +1,9 @@
-//! Container images for tests: tiny `docker save` archives built here, the real ones from `$KUBEDEB_REAL/images`, and readers of an archive's manifest.json, config and layers.
+//! Container images for tests: tiny `docker save` archives built here (Docker loads them), put into a folder or a cache as `kubedeb fetch` leaves them, the real ones from `$KUBEDEB_REAL/images`, and readers of an archive's manifest.json, config and layers.
 
 use crate::harness::fixtures::sha256_hex;
+use kubedeb::catalog::ImageSpec;
+use kubedeb::images::{ImageRef, IndexEntry};
+use kubedeb::packages::PackagedImage;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -70,6 +73,13 @@ pub fn archive_of(reference: &str, config: &[u8], layer: &[u8]) -> Vec<u8> {
     ])
 }
 
+/// A `docker save` archive of a tiny image tagged `reference` (`marker` makes images differ),
+/// and its image ID.
+pub fn tiny_archive(reference: &str, marker: &str) -> (Vec<u8>, String) {
+    let (config, layer) = tiny_image(marker);
+    (archive_of(reference, &config, &layer), image_id(&config))
+}
+
 /// A tiny archive for each seed image in `dir`, named as `kubedeb fetch --from` wants them.
 pub fn write_seed_images(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
@@ -83,17 +93,20 @@ pub fn write_seed_images(dir: &Path) {
     }
 }
 
+/// The variable naming the folder of real release tarballs and images.
+pub const REAL: &str = "KUBEDEB_REAL";
+
 /// `$KUBEDEB_REAL/images`, or `None` after saying loudly that the real images are not used.
 pub fn real_images() -> Option<PathBuf> {
-    match std::env::var_os("KUBEDEB_REAL") {
+    match std::env::var_os(REAL) {
         Some(dir) => {
             let dir = PathBuf::from(dir).join("images");
             assert!(
                 dir.is_dir(),
-                "KUBEDEB_REAL is set but {} is not a folder",
+                "{REAL} is set but {} is not a folder",
                 dir.display()
             );
-            Some(dir)
+            Some(std::fs::canonicalize(dir).unwrap())
         }
         None => {
             eprintln!(
@@ -164,4 +177,102 @@ impl Saved {
             );
         }
     }
+}
+
+/// Puts `bytes` as the archive of `reference` into `cache` and records it, as fetch does.
+pub fn put_in_cache(cache: &Path, reference: &ImageRef, bytes: &[u8], id: &str) -> PathBuf {
+    let dir = kubedeb::images::images_dir(cache);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(reference.file_name());
+    std::fs::write(&path, bytes).unwrap();
+    kubedeb::images::record(
+        cache,
+        reference,
+        IndexEntry {
+            file: reference.file_name(),
+            id: id.into(),
+            sha256: sha256_hex(bytes),
+            source: "the tests".into(),
+        },
+    )
+    .unwrap();
+    path
+}
+
+/// A tiny archive of each image of `specs` in `cache`, recorded as fetched.
+pub fn put_tiny_images(cache: &Path, specs: &[ImageSpec]) {
+    for spec in specs {
+        let reference = spec.reference.to_string();
+        let (bytes, id) = tiny_archive(&reference, &reference);
+        put_in_cache(cache, &spec.reference, &bytes, &id);
+    }
+}
+
+/// Tiny archives of every image `settings` need (with the built-in catalog) put into `cache`,
+/// as `kubedeb fetch` would leave them.
+pub fn put_tiny_images_for(cache: &Path, settings: &kubedeb::config::ConfigFile) {
+    let mut settings = settings.clone();
+    // The image list does not depend on the address; validation wants one.
+    settings.master_ip.get_or_insert([10, 0, 0, 1].into());
+    let catalog = kubedeb::catalog::Catalog::load(None).unwrap();
+    let config = settings.validate().expect("valid settings");
+    put_tiny_images(cache, &config.images(&catalog).unwrap());
+}
+
+/// [`put_tiny_images_for`] the default settings.
+pub fn put_default_images(cache: &Path) {
+    put_tiny_images_for(cache, &kubedeb::config::ConfigFile::default());
+}
+
+/// Tiny archives of `specs` in a folder of their own, as the packages carry them.
+pub struct TestImages {
+    _dir: tempfile::TempDir,
+    pub images: Vec<PackagedImage>,
+}
+
+impl TestImages {
+    pub fn new(specs: &[ImageSpec]) -> TestImages {
+        let dir = tempfile::tempdir().unwrap();
+        let images = specs
+            .iter()
+            .map(|spec| {
+                let reference = spec.reference.to_string();
+                let (bytes, id) = tiny_archive(&reference, &reference);
+                let archive = dir.path().join(spec.reference.file_name());
+                std::fs::write(&archive, bytes).unwrap();
+                PackagedImage {
+                    spec: spec.clone(),
+                    archive,
+                    id: Some(id),
+                }
+            })
+            .collect();
+        TestImages { _dir: dir, images }
+    }
+
+    /// The images `config` needs, with the built-in catalog.
+    pub fn of(config: &kubedeb::config::Config) -> TestImages {
+        let catalog = kubedeb::catalog::Catalog::load(None).unwrap();
+        TestImages::new(&config.images(&catalog).unwrap())
+    }
+}
+
+/// The images `config` needs, each archive played by `program` (as release binaries are by
+/// /bin/true) with the ID its tiny archive would have: for tests that read the packages'
+/// descriptions and never load an image.
+pub fn standing_in(config: &kubedeb::config::Config, program: &Path) -> Vec<PackagedImage> {
+    let catalog = kubedeb::catalog::Catalog::load(None).unwrap();
+    config
+        .images(&catalog)
+        .unwrap()
+        .into_iter()
+        .map(|spec| {
+            let reference = spec.reference.to_string();
+            PackagedImage {
+                id: Some(tiny_archive(&reference, &reference).1),
+                spec,
+                archive: program.to_path_buf(),
+            }
+        })
+        .collect()
 }

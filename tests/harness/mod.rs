@@ -16,3 +16,4 @@ pub mod registry;
 pub mod repo;
 pub mod standin;
 pub mod tools;
+pub mod units;

@@ -14,6 +14,7 @@ mod fetch;
 mod fetch_hardening;
 mod fetch_images;
 mod harness_checks;
+mod images_package;
 mod operator_cli;
 mod packages;
 mod pipeline;

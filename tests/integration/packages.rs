@@ -1,9 +1,10 @@
-//! The three k8s-* packages built with the .deb writer and checked with Debian's tools:
+//! The four k8s-* packages built with the .deb writer and checked with Debian's tools:
 //! dpkg-deb (fields, contents, conffiles), lintian, and a real install of k8s-master and
-//! k8s-minion together into a Debian 12 chroot (no systemd running), then a purge.
+//! k8s-minion (with k8s-images) together into a Debian 12 chroot (no systemd running), then a purge.
 
 use crate::harness::chroot::Chroot;
 use crate::harness::golden::assert_golden;
+use crate::harness::images::TestImages;
 use crate::harness::tools::{all_output, run_any};
 use crate::harness::{bin, fixtures, manifest};
 use kubedeb::config::ConfigFile;
@@ -28,7 +29,7 @@ fn config() -> ConfigFile {
     c
 }
 
-/// The packages written into `dir`, in the order k8s-flannel, k8s-master, k8s-minion.
+/// The packages written into `dir`, in the order k8s-flannel, k8s-master, k8s-images, k8s-minion.
 fn build(dir: &Path) -> (Vec<PackageSpec>, Vec<PathBuf>) {
     // Debian's /bin/true stands in for every release binary: a small dynamically linked ELF.
     let cfg = config().validate().expect("valid settings");
@@ -38,15 +39,14 @@ fn build(dir: &Path) -> (Vec<PackageSpec>, Vec<PathBuf>) {
         std::path::PathBuf::from(bin::DOCKER_API),
     )]
     .into();
+    let images = TestImages::of(&cfg);
     let specs = packages::packages(&BuildInput {
         config: &cfg,
         binaries: &binaries,
         programs: &programs,
         templates: None,
         etcd_v3_api: false,
-        images: &cfg
-            .images(&kubedeb::catalog::Catalog::load(None).unwrap())
-            .unwrap(),
+        images: &images.images,
     })
     .expect("packages");
     let debs = specs
@@ -117,10 +117,11 @@ fn built_packages_pass_dpkg_deb_and_lintian() {
         [
             "k8s-flannel_0.5.5-1_amd64.deb",
             "k8s-master_1.1.4-1_amd64.deb",
+            "k8s-images_1.1.4-1_amd64.deb",
             "k8s-minion_1.1.4-1_amd64.deb"
         ]
     );
-    let [flannel, master, minion] = [&debs[0], &debs[1], &debs[2]];
+    let [flannel, master, minion] = [&debs[0], &debs[1], &debs[3]];
     control_fields(&debs);
     package_contents(flannel, master, minion);
     package_conffiles(flannel, master, minion);
@@ -129,7 +130,7 @@ fn built_packages_pass_dpkg_deb_and_lintian() {
 
 /// The control files (golden) and the relations between the packages.
 fn control_fields(debs: &[PathBuf]) {
-    let [flannel, master, minion] = [&debs[0], &debs[1], &debs[2]];
+    let [flannel, master, minion] = [&debs[0], &debs[1], &debs[3]];
     for deb in debs {
         let package = field(deb, "Package");
         assert_golden(&format!("packages/{package}.control"), &control_text(deb));
@@ -145,7 +146,7 @@ fn control_fields(debs: &[PathBuf]) {
     );
     assert_eq!(
         field(minion, "Depends"),
-        "libc6, k8s-flannel (= 0.5.5-1), docker.io | docker-engine | docker-ce, iproute2, init-system-helpers (>= 1.22)"
+        "libc6, k8s-flannel (= 0.5.5-1), k8s-images (= 1.1.4-1), docker.io | docker-engine | docker-ce, iproute2, init-system-helpers (>= 1.22)"
     );
     assert_eq!(
         field(master, "Conflicts"),
@@ -365,12 +366,12 @@ fn install_master_and_minion(root: &Chroot, debs: &[PathBuf]) -> String {
         .unwrap();
     }
     // The `ai` role: master and minion on one host (k8s-flannel given as a file too: no repository here).
-    let log = root.sh("apt-get install -y /tmp/debs/k8s-master_1.1.4-1_amd64.deb /tmp/debs/k8s-minion_1.1.4-1_amd64.deb /tmp/debs/k8s-flannel_0.5.5-1_amd64.deb 2>&1");
+    let log = root.sh("apt-get install -y /tmp/debs/k8s-master_1.1.4-1_amd64.deb /tmp/debs/k8s-minion_1.1.4-1_amd64.deb /tmp/debs/k8s-flannel_0.5.5-1_amd64.deb /tmp/debs/k8s-images_1.1.4-1_amd64.deb 2>&1");
     assert!(
         !log.contains("kubedeb:") || !log.to_lowercase().contains("error"),
         "{log}"
     );
-    for pkg in ["k8s-flannel", "k8s-master", "k8s-minion"] {
+    for pkg in ["k8s-flannel", "k8s-master", "k8s-images", "k8s-minion"] {
         assert_eq!(
             root.sh(&format!("dpkg-query -W -f '${{Status}}' {pkg}")),
             "install ok installed",
@@ -565,7 +566,7 @@ fn units_pass_systemd_analyze(root: &Chroot, docker_unit: &str) {
 
 /// Purge leaves the root as it was, Docker included.
 fn purge_restores_the_root(root: &Chroot, before: &BTreeSet<String>, docker_unit: &str) {
-    let log = root.sh("apt-get purge -y k8s-master k8s-minion k8s-flannel 2>&1");
+    let log = root.sh("apt-get purge -y k8s-master k8s-minion k8s-images k8s-flannel 2>&1");
     let after = root.tree(&WATCHED);
     let added: Vec<&String> = after
         .difference(before)

@@ -25,7 +25,7 @@ fn dpkg_field(deb: &Path, field: &str) -> String {
 }
 
 #[test]
-fn init_then_up_offline_builds_and_publishes_all_three_packages() {
+fn init_then_up_offline_builds_and_publishes_all_four_packages() {
     let dir = Project::with_release();
     let d = dir.path();
     bin::kubedeb_at(d, &["init", "--master-ip", "10.20.0.1"]).success();
@@ -37,6 +37,8 @@ fn init_then_up_offline_builds_and_publishes_all_three_packages() {
         "k8s-master",
         "k8s-minion",
         "k8s-flannel",
+        "k8s-images",
+        "/usr/share/k8s-images/gcr.io_google_containers_pause_0.8.0.tar",
         "/usr/bin/kube-apiserver",
         "/etc/default/kubelet",
     ] {
@@ -60,16 +62,22 @@ fn init_then_up_offline_builds_and_publishes_all_three_packages() {
         names,
         [
             "k8s-flannel_0.5.5-1_amd64.deb",
+            "k8s-images_1.1.4-1_amd64.deb",
             "k8s-master_1.1.4-1_amd64.deb",
             "k8s-minion_1.1.4-1_amd64.deb"
         ],
         "{up}"
     );
-    assert_eq!(dpkg_field(&debs[1], "Package"), "k8s-master");
+    assert_eq!(dpkg_field(&debs[2], "Package"), "k8s-master");
     assert!(
-        dpkg_field(&debs[1], "Depends").contains("k8s-flannel (= 0.5.5-1)"),
+        dpkg_field(&debs[2], "Depends").contains("k8s-flannel (= 0.5.5-1)"),
         "{}",
-        dpkg_field(&debs[1], "Depends")
+        dpkg_field(&debs[2], "Depends")
+    );
+    assert!(
+        dpkg_field(&debs[3], "Depends").contains("k8s-images (= 1.1.4-1)"),
+        "{}",
+        dpkg_field(&debs[3], "Depends")
     );
 
     // The built-in defaults (maintainer included) give packages lintian finds no error in.
@@ -94,7 +102,7 @@ fn init_then_up_offline_builds_and_publishes_all_three_packages() {
     let public = d.join("repo/public");
     let packages =
         std::fs::read_to_string(public.join("dists/stable/main/binary-amd64/Packages")).unwrap();
-    for name in ["k8s-master", "k8s-minion", "k8s-flannel"] {
+    for name in ["k8s-master", "k8s-minion", "k8s-images", "k8s-flannel"] {
         assert!(
             packages.contains(&format!("Package: {name}\n")),
             "{name} not in Packages:\n{packages}"

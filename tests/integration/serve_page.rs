@@ -443,7 +443,7 @@ fn up_says_each_long_step_before_and_after_it() {
             up.stderr
         );
     }
-    for package in ["k8s-master", "k8s-minion", "k8s-flannel"] {
+    for package in ["k8s-master", "k8s-images", "k8s-minion", "k8s-flannel"] {
         let before = at(&format!("{package}: compressing (gzip, default level)"));
         assert!(
             lines[before + 1].starts_with(&format!("{package}: "))
@@ -452,7 +452,7 @@ fn up_says_each_long_step_before_and_after_it() {
             up.stderr
         );
     }
-    let publishing = at("publishing 3 package file(s) into repo (suite stable)");
+    let publishing = at("publishing 4 package file(s) into repo (suite stable)");
     assert!(publishing < at("publish finished in "), "{}", up.stderr);
     assert!(at("k8s-flannel: compressing") < publishing, "{}", up.stderr);
 }

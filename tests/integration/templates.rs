@@ -5,7 +5,8 @@
 use crate::harness::flags::{value_of, Contract};
 use crate::harness::golden::assert_golden;
 use crate::harness::tools::{need, run_any};
-use crate::harness::{bin, fixtures, manifest};
+use crate::harness::units::VerifyRoot;
+use crate::harness::{bin, fixtures, images, manifest};
 use kubedeb::config::ConfigFile;
 use kubedeb::deb::{EntryKind, PackageSpec, Source};
 use kubedeb::packages::{self, BuildInput};
@@ -73,9 +74,7 @@ pub(crate) fn build(config: &ConfigFile, etcd_v3_api: bool) -> Vec<PackageSpec> 
         programs: &programs,
         templates: None,
         etcd_v3_api,
-        images: &config
-            .images(&kubedeb::catalog::Catalog::load(None).unwrap())
-            .unwrap(),
+        images: &images::standing_in(config, Path::new("/bin/true")),
     })
     .expect("packages")
 }
@@ -548,97 +547,6 @@ fn master_and_minion_install_together_without_sharing_a_path() {
     );
 }
 
-/// A root for `systemd-analyze verify --root`: the host's stock units, ours, Docker's, and
-/// stand-in executables where ExecStart points.
-struct VerifyRoot {
-    dir: tempfile::TempDir,
-}
-
-impl VerifyRoot {
-    fn new(specs: &[PackageSpec], docker_unit: &str) -> VerifyRoot {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        let units = root.join("lib/systemd/system");
-        std::fs::create_dir_all(&units).unwrap();
-        let stock = Path::new("/lib/systemd/system");
-        assert!(
-            stock.join("sysinit.target").exists(),
-            "systemd's stock units are missing: apt-get install systemd"
-        );
-        for entry in std::fs::read_dir(stock).unwrap() {
-            let entry = entry.unwrap();
-            let meta = std::fs::symlink_metadata(entry.path()).unwrap();
-            let to = units.join(entry.file_name());
-            if meta.file_type().is_symlink() {
-                std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), to).unwrap();
-            } else if meta.is_file() {
-                std::fs::copy(entry.path(), to).unwrap();
-            }
-        }
-        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/docker");
-        std::fs::copy(fixtures.join(docker_unit), units.join("docker.service")).unwrap();
-        std::fs::copy(
-            fixtures.join("docker.io.socket"),
-            units.join("docker.socket"),
-        )
-        .unwrap();
-        std::fs::copy(
-            fixtures.join("containerd.service"),
-            units.join("containerd.service"),
-        )
-        .unwrap();
-        for spec in specs {
-            for entry in &spec.entries {
-                let path = root.join(entry.path.trim_start_matches('/'));
-                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-                match &entry.kind {
-                    EntryKind::File(Source::Bytes(bytes)) => std::fs::write(&path, bytes).unwrap(),
-                    EntryKind::File(Source::Path(from)) => {
-                        std::fs::copy(from, &path).unwrap();
-                    }
-                    other => panic!("unexpected entry {other:?}"),
-                }
-                set_mode(&path, entry.mode);
-            }
-        }
-        for exe in [
-            "usr/sbin/dockerd",
-            "usr/bin/dockerd",
-            "usr/bin/containerd",
-            "sbin/modprobe",
-            "bin/kill",
-        ] {
-            let path = root.join(exe);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::copy("/bin/true", &path).unwrap();
-        }
-        VerifyRoot { dir }
-    }
-
-    /// What `systemd-analyze verify` prints about `units` (empty means clean).
-    fn verify(&self, units: &[String]) -> String {
-        let out = run_any(
-            Command::new("systemd-analyze")
-                .arg("verify")
-                .arg(format!("--root={}", self.dir.path().display()))
-                .arg("--man=no")
-                .args(units)
-                .env("SYSTEMD_LOG_COLOR", "0"),
-        );
-        let text = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        if !out.status.success() && text.is_empty() {
-            return format!("systemd-analyze verify failed with {}", out.status);
-        }
-        text
-    }
-}
-
-fn set_mode(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
 /// Every unit of the packages, and Docker's with our drop-in.
 fn units() -> Vec<String> {
     let mut units = manifest::all_units();
@@ -769,7 +677,7 @@ fn scripts_pass_sh_n_and_shellcheck() {
     for (config, v3) in [(default_config(), false), (other_config(), true)] {
         let specs = build(&config, v3);
         let scripts = shell_scripts(&specs);
-        assert_eq!(scripts.len(), 9 + 7, "9 maintainer scripts and 7 helpers");
+        assert_eq!(scripts.len(), 12 + 8, "12 maintainer scripts and 8 helpers");
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in &scripts {
             assert!(text.starts_with("#!/bin/sh\n"), "{name}");
@@ -817,7 +725,7 @@ fn maintainer_scripts_use_the_debhelper_way() {
     let specs = build(&default_config(), false);
     let scripts: BTreeMap<String, String> = shell_scripts(&specs).into_iter().collect();
     let declared = manifest::units();
-    assert_eq!(declared.len(), 3, "{declared:?}");
+    assert_eq!(declared.len(), 4, "{declared:?}");
     for (package, units) in &declared {
         assert!(!units.is_empty(), "{package} declares no units");
         let units = units.join(" ");
