@@ -378,9 +378,10 @@ impl Ctx<'_> {
     }
 }
 
-struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
+/// A writer that hashes what it passes on (tarball members and image blobs as they are written).
+pub(crate) struct HashingWriter<W> {
+    pub(crate) inner: W,
+    pub(crate) hasher: Sha256,
 }
 
 impl<W: Write> Write for HashingWriter<W> {
@@ -395,7 +396,8 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-fn normalize(path: &str) -> String {
+/// A tar member's path without leading `./` and trailing `/`.
+pub(crate) fn normalize(path: &str) -> String {
     let mut path = path;
     while let Some(rest) = path.strip_prefix("./") {
         path = rest;

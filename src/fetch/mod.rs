@@ -19,7 +19,7 @@
 mod cache;
 mod download;
 mod error;
-mod extract;
+pub(crate) mod extract;
 pub(crate) mod lock;
 pub mod record;
 mod sources;

@@ -2,6 +2,7 @@
 
 use super::layers::{self, MAX_JSON};
 use super::ImageRef;
+use crate::fetch::extract::{normalize, HashingWriter};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -44,7 +45,7 @@ pub fn write(
         .suffix(".tar.part")
         .tempfile_in(dir)
         .map_err(failed)?;
-    let mut out = Hashing {
+    let mut out = HashingWriter {
         inner: io::BufWriter::new(tmp.as_file().try_clone().map_err(failed)?),
         hasher: Sha256::new(),
     };
@@ -73,7 +74,7 @@ pub fn write(
         tar.finish().map_err(failed)?;
     }
     out.flush().map_err(failed)?;
-    let Hashing { inner, hasher } = out;
+    let HashingWriter { inner, hasher } = out;
     inner.into_inner().map_err(|e| failed(e.into_error()))?;
     tmp.as_file().sync_all().map_err(failed)?;
     tmp.persist(dest).map_err(|e| failed(e.error))?;
@@ -212,7 +213,7 @@ pub fn read(
         }
         let dest = staging.path().join(staged.len().to_string());
         let out = std::fs::File::create(&dest).map_err(|e| format!("cannot stage it: {e}"))?;
-        let mut out = Hashing {
+        let mut out = HashingWriter {
             inner: out,
             hasher: Sha256::new(),
         };
@@ -312,31 +313,6 @@ fn choose(manifest: &[u8], reference: &ImageRef) -> Result<(String, Vec<String>)
                 tags.join(", ")
             }
         )),
-    }
-}
-
-fn normalize(name: &str) -> String {
-    let mut name = name;
-    while let Some(rest) = name.strip_prefix("./") {
-        name = rest;
-    }
-    name.trim_end_matches('/').to_string()
-}
-
-struct Hashing<W> {
-    inner: W,
-    hasher: Sha256,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
     }
 }
 

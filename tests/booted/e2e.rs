@@ -691,6 +691,12 @@ fn install_from_the_pages(c: &mut Checks, lab: &Lab, clusters: &[Cluster]) -> In
 /// Upgrade with a changed setting: revision 2 with `new_image` as the pause image.
 fn upgrade_to_revision_2(c: &mut Checks, lab: &Lab, clusters: &[Cluster], new_image: &str) {
     for cl in clusters {
+        // The operator carries the new pause image in beside the tarballs: up fetches it from there.
+        let (archive, _) = crate::harness::images::tiny_archive(new_image, new_image);
+        let file = kubedeb::images::ImageRef::parse(new_image)
+            .unwrap()
+            .file_name();
+        std::fs::write(cl.path().join("tarballs").join(file), archive).unwrap();
         cl.set("pause_image", &format!("\"{new_image}\""));
         cl.set("revision", "2");
         c.require(
