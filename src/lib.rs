@@ -8,6 +8,7 @@
 //! - [`deb`]: the .deb writer;
 //! - [`debian`]: Debian's rules for names, versions and control fields, shared by the writer and the repository;
 //! - [`repository`]: publishing into a signed, atomic apt repository;
+//! - [`archive`]: reading a Debian mirror's archive through its trust chain (InRelease, indexes, .debs);
 //! - [`serve`]: serving that repository to the nodes.
 //!
 //! Errors follow one convention. Each module's error type (`thiserror`) says, in one message,
@@ -16,6 +17,7 @@
 //! `main` prints that chain once with `{:#}`. So no cause is printed twice, which
 //! `tests/errors.rs` checks through the binary.
 
+pub mod archive;
 pub mod catalog;
 pub mod cli;
 pub mod commands;

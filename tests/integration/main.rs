@@ -4,6 +4,7 @@
 mod harness;
 
 mod addons;
+mod archive_trust;
 mod config;
 mod deb_memory;
 mod deb_rebuild;
