@@ -319,18 +319,7 @@ fn the_helper_and_the_master_scripts_pass_shellcheck_with_every_addon_choice() {
             }
             let path = dir.path().join(name.replace('/', "_"));
             std::fs::write(&path, &text).unwrap();
-            let out = run_any(Command::new("sh").arg("-n").arg(&path));
-            assert!(out.status.success(), "sh -n {name}: {}", tools::text(&out));
-            let out = run_any(
-                Command::new("shellcheck")
-                    .args(["-s", "sh", "-S", "info"])
-                    .arg(&path),
-            );
-            assert!(
-                out.status.success(),
-                "shellcheck {name}:\n{}",
-                tools::text(&out)
-            );
+            crate::templates::sh_n_and_shellcheck(&name, &path);
         }
     }
 }

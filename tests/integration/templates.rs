@@ -684,22 +684,7 @@ fn scripts_pass_sh_n_and_shellcheck() {
             assert!(text.contains("\nset -e\n"), "{name} must run with set -e");
             let path = dir.path().join(name.replace('/', "_"));
             std::fs::write(&path, text).unwrap();
-            let out = run_any(Command::new("sh").arg("-n").arg(&path));
-            assert!(
-                out.status.success(),
-                "sh -n {name}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let out = run_any(
-                Command::new("shellcheck")
-                    .args(["-s", "sh", "-S", "info"])
-                    .arg(&path),
-            );
-            assert!(
-                out.status.success(),
-                "shellcheck {name}:\n{}",
-                String::from_utf8_lossy(&out.stdout)
-            );
+            sh_n_and_shellcheck(name, &path);
         }
     }
 }
@@ -1188,4 +1173,24 @@ fn make_certs_refuses_bad_input_with_a_clear_message() {
         format!("make-certs: {dir} is not a directory; move it away or name another DIR\n")
     );
     assert_eq!(std::fs::read_to_string(&certs).unwrap(), "not a folder");
+}
+
+/// `sh -n` and `shellcheck -s sh -S info` both pass on the script at `path` (`name` in messages).
+pub(crate) fn sh_n_and_shellcheck(name: &str, path: &Path) {
+    let out = run_any(Command::new("sh").arg("-n").arg(path));
+    assert!(
+        out.status.success(),
+        "sh -n {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run_any(
+        Command::new("shellcheck")
+            .args(["-s", "sh", "-S", "info"])
+            .arg(path),
+    );
+    assert!(
+        out.status.success(),
+        "shellcheck {name}:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
