@@ -21,6 +21,7 @@ pub struct ConfigFile {
     pub fetch: FetchSettings,
     pub package: PackageSettings,
     pub addons: Addons,
+    pub debian: DebianSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -134,6 +135,44 @@ pub struct PackageSettings {
     /// Debian revision of the k8s-* packages; raise it to ship changed settings as an upgrade.
     pub revision: u32,
     pub maintainer: String,
+}
+
+/// The Debian packages the nodes need beyond a minimal install, carried into the repository.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DebianSettings {
+    /// Carry docker.io, iptables, ... and their dependencies into the repository, so that a
+    /// node needs no Debian mirror. Off: nodes install them from their own Debian mirror.
+    pub carry: bool,
+    /// The nodes' Debian release (codename).
+    pub release: String,
+    pub architecture: String,
+    /// Debian mirror base URLs tried in order (`<base>/dists/<release>/InRelease`).
+    pub mirrors: Vec<String>,
+    /// Debian security mirror base URLs (`<release>-security`); empty: no security suite.
+    pub security_mirrors: Vec<String>,
+    /// More Debian packages to carry with their dependencies, e.g. "conntrack".
+    pub extra_packages: Vec<String>,
+    /// A dpkg status file of the nodes' base install (default: the release's `Priority: required` set).
+    pub base_status: Option<String>,
+    /// An OpenPGP keyring (binary or armored) the release's InRelease is signed with
+    /// (default: Debian's bookworm archive keys, carried in kubedeb).
+    pub keyring: Option<String>,
+}
+
+impl Default for DebianSettings {
+    fn default() -> Self {
+        DebianSettings {
+            carry: false,
+            release: "bookworm".into(),
+            architecture: "amd64".into(),
+            mirrors: vec!["http://deb.debian.org/debian".into()],
+            security_mirrors: vec!["http://deb.debian.org/debian-security".into()],
+            extra_packages: Vec::new(),
+            base_status: None,
+            keyring: None,
+        }
+    }
 }
 
 impl Default for Versions {

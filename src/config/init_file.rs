@@ -111,6 +111,27 @@ registry_mirrors = {registry_mirrors}
 # Debian revision of the k8s-* packages: raise it to ship changed settings as an upgrade.
 revision = {revision}
 maintainer = {maintainer}
+
+[debian]
+# Carry the Debian packages the k8s-* packages need (docker.io, containerd, runc, iptables, ...
+# and everything they depend on beyond a minimal Debian install) into the repository, so that a
+# node whose only apt source is this repository installs a working node. Off: the nodes take
+# them from their own Debian mirror. `kubedeb check` lists what is carried and its size.
+carry = {debian_carry}
+# The nodes' Debian release and architecture.
+release = {debian_release}
+architecture = {debian_architecture}
+# Debian mirrors tried in order (behind the firewall, a domestic one first, e.g.
+# "http://mirrors.tuna.tsinghua.edu.cn/debian"); InRelease is checked against Debian's archive keys.
+mirrors = {debian_mirrors}
+# Security mirrors for <release>-security ([] leaves the security updates out).
+security_mirrors = {debian_security_mirrors}
+# More Debian packages to carry, with their dependencies.
+extra_packages = {debian_extra}
+# The nodes' base install as a dpkg status file (default: the release's Priority: required set).
+# base_status = "nodes-status"
+# The release's archive keyring (needed for a release other than bookworm).
+# keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
 "#,
         kubernetes = v(&d.versions.kubernetes),
         flannel = v(&d.versions.flannel),
@@ -137,5 +158,11 @@ maintainer = {maintainer}
         registry_mirrors = v(&d.fetch.registry_mirrors),
         revision = v(&d.package.revision),
         maintainer = v(&d.package.maintainer),
+        debian_carry = v(&d.debian.carry),
+        debian_release = v(&d.debian.release),
+        debian_architecture = v(&d.debian.architecture),
+        debian_mirrors = v(&d.debian.mirrors),
+        debian_security_mirrors = v(&d.debian.security_mirrors),
+        debian_extra = v(&d.debian.extra_packages),
     )
 }

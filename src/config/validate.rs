@@ -131,6 +131,7 @@ impl ConfigFile {
         let subnets = self.check_flannel_extra(&mut p, flannel);
         let node_ports = self.check_node_ports(&mut p);
         let fetch = self.check_fetch(&mut p);
+        let debian = self.check_debian(&mut p);
         self.check_rest(&mut p);
 
         // Every check that found nothing wrong gave its value.
@@ -186,6 +187,7 @@ impl ConfigFile {
             fetch,
             package: self.package.clone(),
             addons: self.addons.clone(),
+            debian,
         })
     }
 
@@ -195,12 +197,14 @@ impl ConfigFile {
         let fetch = self.check_fetch(&mut p);
         let pause_image = self.check_pause_image(&mut p);
         self.check_addons(&mut p);
+        let debian = self.check_debian(&mut p);
         match fetch {
             Some(fetch) if p.0.is_empty() => Ok(FetchConfig {
                 versions: self.versions.clone(),
                 fetch,
                 addons: self.addons.clone(),
                 pause_image,
+                debian,
             }),
             _ => Err(ConfigError::Invalid {
                 origin: "the cluster settings".into(),
@@ -245,6 +249,58 @@ impl ConfigFile {
             max_binary: max_binary?,
             timeout: timeout?,
         })
+    }
+
+    /// The `[debian]` section. Problems are reported even with `carry` off, so that turning it
+    /// on later does not first meet a typo.
+    fn check_debian(&self, p: &mut Problems) -> super::Debian {
+        let d = &self.debian;
+        let codename_ok = !d.release.is_empty()
+            && d.release.len() <= 64
+            && d.release.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !codename_ok {
+            p.add("debian.release", format!("{:?} is not a Debian release codename; write one like \"bookworm\"", d.release));
+        }
+        if let Err(e) = crate::debian::fields::architecture(&d.architecture) {
+            p.add("debian.architecture", format!("{:?}: {e}", d.architecture));
+        } else if d.architecture == "all" {
+            p.add("debian.architecture", "\"all\" is not a machine; write the nodes' architecture, like \"amd64\"");
+        }
+        for (key, list) in [("debian.mirrors", &d.mirrors), ("debian.security_mirrors", &d.security_mirrors)] {
+            for (i, mirror) in list.iter().enumerate() {
+                if !(mirror.starts_with("http://") || mirror.starts_with("https://"))
+                    || mirror.contains(char::is_whitespace)
+                {
+                    p.add(format!("{key}[{i}]"), format!("{mirror:?} is not a base URL; write one like \"http://mirrors.ustc.edu.cn/debian\" (kubedeb fetches <mirror>/dists/<release>/InRelease)"));
+                }
+            }
+        }
+        if d.carry && d.mirrors.is_empty() {
+            p.add("debian.mirrors", "is empty while debian.carry is on: name at least one Debian mirror, like \"http://deb.debian.org/debian\" (or carry the packages in with --from DIR and keep a mirror URL for the record)");
+        }
+        for (i, name) in d.extra_packages.iter().enumerate() {
+            if let Err(e) = crate::debian::fields::package_name(name) {
+                p.add(format!("debian.extra_packages[{i}]"), format!("{name:?}: {e}"));
+            }
+        }
+        if d.release != "bookworm" && d.keyring.is_none() {
+            p.add("debian.keyring", format!("kubedeb carries Debian's archive keys for bookworm only; for {:?} name the release's keyring file (e.g. /usr/share/keyrings/debian-archive-keyring.gpg)", d.release));
+        }
+        for (name, value) in [("debian.base_status", &d.base_status), ("debian.keyring", &d.keyring)] {
+            if value.as_deref() == Some("") {
+                p.add(name, "is empty: name a file, or leave the setting out");
+            }
+        }
+        super::Debian {
+            carry: d.carry,
+            release: d.release.clone(),
+            architecture: d.architecture.clone(),
+            mirrors: d.mirrors.iter().map(|m| m.trim_end_matches('/').to_string()).collect(),
+            security_mirrors: d.security_mirrors.iter().map(|m| m.trim_end_matches('/').to_string()).collect(),
+            extra_packages: d.extra_packages.clone(),
+            base_status: d.base_status.clone(),
+            keyring: d.keyring.clone(),
+        }
     }
 
     fn check_master(&self, p: &mut Problems) -> Option<Ipv4Addr> {
