@@ -17,6 +17,7 @@
 //! `main` prints that chain once with `{:#}`. So no cause is printed twice, which
 //! `tests/errors.rs` checks through the binary.
 
+pub mod airgap;
 pub mod archive;
 pub mod catalog;
 pub mod cli;

@@ -11,7 +11,7 @@ const MAX_ATTEMPTS: u32 = 10;
 
 /// Two agents: one honouring the proxy environment, one direct for loopback and NO_PROXY hosts
 /// (ureq 2 reads HTTP(S)_PROXY but not NO_PROXY).
-pub(super) struct Http {
+pub(crate) struct Http {
     proxied: ureq::Agent,
     direct: ureq::Agent,
     no_proxy: Vec<String>,
@@ -40,6 +40,42 @@ impl Http {
             no_proxy,
             timeout,
         }
+    }
+
+    /// GET a small file (an index, a signature) into memory, refusing more than `max` bytes.
+    /// An error is a sentence for the user; a missing file's starts with "HTTP 404".
+    pub fn get_small(&self, url: &str, max: u64) -> Result<Vec<u8>, String> {
+        let response = match self.agent_for(url).get(url).call() {
+            Ok(response) => response,
+            Err(ureq::Error::Status(code, response)) => {
+                return Err(format!("HTTP {code} {}", response.status_text()))
+            }
+            Err(ureq::Error::Transport(e)) => return Err(transport_cause(&e, self.timeout)),
+        };
+        if let Some(len) = response
+            .header("Content-Length")
+            .and_then(|l| l.parse::<u64>().ok())
+        {
+            if len > max {
+                return Err(format!("it is {len} bytes, more than the {max} allowed"));
+            }
+        }
+        let mut body = Vec::new();
+        response
+            .into_reader()
+            .take(max + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| {
+                if timed_out(&e) {
+                    stalled(self.timeout)
+                } else {
+                    format!("the transfer broke off: {e}")
+                }
+            })?;
+        if body.len() as u64 > max {
+            return Err(format!("it is more than the {max} bytes allowed"));
+        }
+        Ok(body)
     }
 
     fn agent_for(&self, url: &str) -> &ureq::Agent {
@@ -71,14 +107,14 @@ impl Http {
 }
 
 /// What a finished download looked like.
-pub(super) struct Downloaded {
+pub(crate) struct Downloaded {
     /// Bytes already in `.part` before this call (from an interrupted earlier run).
     pub resumed_from: u64,
 }
 
 /// Download `url` into `part`, continuing what is already there. An error is a sentence for the user.
 /// `say` reports resumed transfers (progress bars are hidden when stderr is not a terminal).
-pub(super) fn download(
+pub(crate) fn download(
     http: &Http,
     url: &str,
     part: &Path,
@@ -202,7 +238,7 @@ pub(super) fn download(
 }
 
 /// The bar while connecting: a spinner and the message, no byte count that could look done.
-pub(super) fn connecting_style() -> ProgressStyle {
+pub(crate) fn connecting_style() -> ProgressStyle {
     ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("static template")
 }
 

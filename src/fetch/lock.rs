@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 const HEADER: &str = "\
 # kubedeb.lock: sha256 of release tarballs that have no published checksum, and the IDs of
 # container images the catalog pins none for, recorded by `kubedeb fetch` at their first
-# download (trust on first use). Later downloads must match.
+# download (trust on first use). Later downloads must match. [deb.*] records the Debian
+# packages carried for the nodes: which file, its sha256 (from Debian's signed index) and
+# where it was taken from.
 # To accept a different file or image, delete its entry (or pin sha256 / id in your catalog).
 ";
 
@@ -31,6 +33,17 @@ pub struct ImageLockEntry {
     pub source: String,
 }
 
+/// A Debian package carried for the nodes, as its verified index listed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DebLockEntry {
+    /// The package's `Filename` in its archive (`pool/main/...`).
+    pub filename: String,
+    pub sha256: String,
+    /// The URL or folder it was taken from.
+    pub source: String,
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LockFile {
@@ -39,6 +52,9 @@ struct LockFile {
     /// By full image reference.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     image: BTreeMap<String, ImageLockEntry>,
+    /// By `<name>_<version>_<architecture>`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    deb: BTreeMap<String, DebLockEntry>,
 }
 
 /// The lock file at `path`; read fresh for every lookup and update so concurrent fetch threads agree.
@@ -89,6 +105,18 @@ impl Lock {
     pub fn record_image(&self, reference: &str, entry: ImageLockEntry) -> Result<(), FetchError> {
         let mut lock = self.read()?;
         lock.image.insert(reference.to_string(), entry);
+        self.write(&lock)
+    }
+
+    /// The Debian package recorded under `key` (`<name>_<version>_<architecture>`), if any.
+    pub fn deb(&self, key: &str) -> Result<Option<DebLockEntry>, FetchError> {
+        Ok(self.read()?.deb.remove(key))
+    }
+
+    /// Replace the recorded Debian packages with `debs`: the lock lists what the last fetch carried.
+    pub fn record_debs(&self, debs: BTreeMap<String, DebLockEntry>) -> Result<(), FetchError> {
+        let mut lock = self.read()?;
+        lock.deb = debs;
         self.write(&lock)
     }
 

@@ -17,7 +17,7 @@
 //! `Fetcher::accept`, so the rules for trusting a file cannot drift apart between sources.
 
 mod cache;
-mod download;
+pub(crate) mod download;
 mod error;
 pub(crate) mod extract;
 pub(crate) mod lock;

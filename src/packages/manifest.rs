@@ -184,3 +184,13 @@ pub(crate) fn manifest() -> Result<Manifest, PackageError> {
         message: e.to_string(),
     })
 }
+
+/// Each k8s-* package's name and `depends` as written (templates unrendered): what the nodes
+/// need from Debian, for resolving the packages to carry before any k8s-* package is built.
+pub fn relations() -> Result<Vec<(String, Vec<String>)>, PackageError> {
+    Ok(manifest()?
+        .package
+        .into_iter()
+        .map(|p| (p.name, p.depends))
+        .collect())
+}

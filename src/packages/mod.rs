@@ -10,7 +10,7 @@ pub mod unit_check;
 
 pub use describe::{describe, describe_json};
 pub use images::{expected_images, fetched_images, PackagedImage};
-pub use manifest::{FileKind, Unit};
+pub use manifest::{relations, FileKind, Unit};
 
 use crate::catalog::{Catalog, Component};
 use crate::config::Config;
