@@ -143,6 +143,9 @@ pub struct CheckArgs {
     /// Where `kubedeb fetch` puts the binaries.
     #[arg(long, value_name = "DIR", default_value = "cache")]
     pub cache: PathBuf,
+    /// With debian.carry: say why each carried Debian package is needed (apt's reason).
+    #[arg(long)]
+    pub explain: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -170,6 +173,12 @@ pub struct FetchArgs {
     /// Where tarballs, the lock file and extracted binaries are kept.
     #[arg(long, value_name = "DIR", default_value = "cache")]
     pub cache: PathBuf,
+    /// Debian mirror base URL, tried in order before debian.mirrors (repeatable; needs debian.carry).
+    #[arg(long = "debian-mirror", value_name = "URL")]
+    pub debian_mirrors: Vec<String>,
+    /// With debian.carry: say why each carried Debian package is needed (apt's reason).
+    #[arg(long)]
+    pub explain: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

@@ -20,8 +20,9 @@ pub fn run(args: &BuildArgs) -> anyhow::Result<()> {
     let binaries = fetched(&cache, &config.versions, &catalog)?;
     // Checked before dist/ is touched: a missing or changed archive leaves it as it was.
     let images = fetched_images(&cache, &config, &catalog)?;
+    let debian = carried_debs(&cache, &config)?;
     let packages = super::resolve_packages(&args.cluster, &args.packages);
-    for deb in build(&packages, &config, &catalog, &binaries, &images)? {
+    for deb in build(&packages, &config, &catalog, &binaries, &images, &debian)? {
         crate::outln!("{}", deb.display());
     }
     Ok(())
@@ -65,17 +66,42 @@ pub fn fetched_images(
     })
 }
 
+/// With debian.carry, the Debian packages `kubedeb fetch` carried, each checked again; none without.
+pub fn carried_debs(cache: &Path, config: &Config) -> anyhow::Result<Vec<PathBuf>> {
+    if !config.debian.carry {
+        return Ok(Vec::new());
+    }
+    Ok(crate::airgap::carried(cache, &config.debian)?
+        .into_iter()
+        .map(|(_, path)| path)
+        .collect())
+}
+
 /// Builds every package into the dist folder the command line names, each file written whole
-/// or not at all.
+/// or not at all, with the carried Debian packages beside them.
 pub fn build(
     args: &PackageArgs,
     config: &Config,
     catalog: &Catalog,
     binaries: &Binaries,
     images: &[PackagedImage],
+    debian: &[PathBuf],
 ) -> anyhow::Result<Vec<PathBuf>> {
     let _dist = open_dist(&args.dist)?;
-    build_into(&args.dist, args, config, catalog, binaries, images)
+    build_into(&args.dist, args, config, catalog, binaries, images, debian)
+}
+
+/// Puts a carried Debian package in `dir` under its own name (a hard link where it can).
+fn place(dir: &Path, deb: &Path) -> anyhow::Result<PathBuf> {
+    let name = deb.file_name().context("a carried .deb has a file name")?;
+    let target = dir.join(name);
+    let tmp = dir.join(format!(".{}.part", name.to_string_lossy()));
+    let _ = std::fs::remove_file(&tmp);
+    if std::fs::hard_link(deb, &tmp).is_err() {
+        std::fs::copy(deb, &tmp).with_context(|| format!("cannot copy {} to {}", deb.display(), dir.display()))?;
+    }
+    std::fs::rename(&tmp, &target).with_context(|| format!("cannot write {}", target.display()))?;
+    Ok(target)
 }
 
 /// Builds every package into `dir` (the dist folder, or `kubedeb up`'s staging folder in it).
@@ -86,6 +112,7 @@ pub fn build_into(
     catalog: &Catalog,
     binaries: &Binaries,
     images: &[PackagedImage],
+    debian: &[PathBuf],
 ) -> anyhow::Result<Vec<PathBuf>> {
     let map: BTreeMap<String, PathBuf> = binaries
         .iter()
@@ -116,6 +143,7 @@ pub fn build_into(
             );
             Ok(deb)
         })
+        .chain(debian.iter().map(|deb| place(dir, deb)))
         .collect()
 }
 

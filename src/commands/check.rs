@@ -15,6 +15,11 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
         Some(record) => record::differences(&record, &catalog, &config.versions),
         None => Vec::new(),
     };
+    let closure = if config.debian.carry {
+        crate::airgap::closure::read(&crate::airgap::debian_dir(&cache))?
+    } else {
+        None
+    };
     let net = &config.network;
     if args.format == Format::Json {
         let doc = serde_json::json!({
@@ -33,6 +38,10 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
             "images_fetched": images_fetched,
             "catalog_differences": differences,
             "packages": crate::packages::describe_json(&specs),
+            "debian": {
+                "carry": config.debian.carry,
+                "carried": closure.as_ref().map(crate::airgap::json),
+            },
         });
         crate::outln!(
             "{}",
@@ -75,5 +84,16 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
         );
     }
     crate::out!("{}", crate::packages::describe(&specs));
+    match (&closure, config.debian.carry) {
+        (Some(closure), _) => crate::out!("\n{}", crate::airgap::describe(closure, args.explain)),
+        (None, true) => crate::outln!(
+            "\n(Debian packages for {} {} not fetched yet: run `kubedeb fetch`; debian.carry is on)",
+            config.debian.release,
+            config.debian.architecture
+        ),
+        (None, false) => crate::outln!(
+            "\n(debian.carry is off: nodes install docker.io, iptables, ... from their own Debian mirror)"
+        ),
+    }
     Ok(())
 }

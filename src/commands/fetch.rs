@@ -11,12 +11,13 @@ pub fn run(args: &FetchArgs) -> anyhow::Result<()> {
     let cache = super::resolve(&args.cluster, &args.cache);
     let (config, catalog) = super::load_fetch(&args.cluster, &cache)?;
     let images = config.images(&catalog)?;
-    let binaries = fetch(
-        &config.versions,
-        &catalog,
-        &options(args, &config.fetch, &cache, "fetch", images.clone())?,
-    )?;
+    let opts = options(args, &config.fetch, &config.debian, &cache, "fetch", images.clone())?;
+    let binaries = fetch(&config.versions, &catalog, &opts)?;
     let fetched = crate::images::cached(&cache, &images)?;
+    let closure = match opts.debian {
+        Some(_) => crate::airgap::closure::read(&crate::airgap::debian_dir(&cache))?,
+        None => None,
+    };
     if args.format == Format::Json {
         let listed: Vec<serde_json::Value> = binaries
             .iter()
@@ -37,6 +38,7 @@ pub fn run(args: &FetchArgs) -> anyhow::Result<()> {
                 "id": i.id,
                 "path": i.path,
             })).collect::<Vec<_>>(),
+            "debian": closure.as_ref().map(crate::airgap::json),
         });
         crate::outln!(
             "{}",
@@ -50,6 +52,9 @@ pub fn run(args: &FetchArgs) -> anyhow::Result<()> {
     for image in &fetched {
         crate::outln!("{}\t{}", image.spec.reference, image.path.display());
     }
+    if let Some(closure) = &closure {
+        crate::outln!("{}", crate::airgap::describe(closure, args.explain).trim_end());
+    }
     Ok(())
 }
 
@@ -58,6 +63,7 @@ pub fn run(args: &FetchArgs) -> anyhow::Result<()> {
 pub fn options(
     args: &FetchArgs,
     settings: &Fetch,
+    debian: &crate::config::Debian,
     cache: &Path,
     command: &'static str,
     images: Vec<ImageSpec>,
@@ -77,9 +83,12 @@ pub fn options(
             );
         }
     }
+    let from = args.from.as_ref().map(|dir| args.cluster.resolve(dir));
+    let debian = debian_options(args, settings, debian, cache, from.as_deref())?;
     Ok(FetchOptions {
+        debian,
         mirrors,
-        from: args.from.as_ref().map(|dir| args.cluster.resolve(dir)),
+        from,
         cache: cache.to_path_buf(),
         max_download: settings.max_download,
         max_binary: settings.max_binary,
@@ -88,6 +97,35 @@ pub fn options(
         images,
         registry: registry_options(args, settings),
     })
+}
+
+/// The Debian packages to carry, when debian.carry is on.
+fn debian_options(
+    args: &FetchArgs,
+    settings: &Fetch,
+    debian: &crate::config::Debian,
+    cache: &Path,
+    from: Option<&Path>,
+) -> anyhow::Result<Option<crate::airgap::Options>> {
+    for mirror in &args.debian_mirrors {
+        if !(mirror.starts_with("http://") || mirror.starts_with("https://")) || mirror.contains(char::is_whitespace) {
+            anyhow::bail!("--debian-mirror {mirror:?} is not a base URL; write one like http://mirrors.ustc.edu.cn/debian");
+        }
+    }
+    if !debian.carry {
+        if !args.debian_mirrors.is_empty() {
+            anyhow::bail!("--debian-mirror needs debian.carry = true in {}: without it no Debian packages are carried", args.cluster.config_path().display());
+        }
+        return Ok(None);
+    }
+    Ok(Some(crate::airgap::Options::new(
+        debian,
+        &args.debian_mirrors,
+        args.cluster.config_path(),
+        cache,
+        from,
+        settings.timeout,
+    )))
 }
 
 /// The registry mirrors (the command line's first), the auth file and the CA.

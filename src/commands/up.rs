@@ -22,6 +22,7 @@ pub fn run(args: &UpArgs) -> anyhow::Result<()> {
         &super::fetch::options(
             &args.fetch,
             &config.fetch,
+            &config.debian,
             &cache,
             "up",
             config.images(&catalog)?,
@@ -30,6 +31,7 @@ pub fn run(args: &UpArgs) -> anyhow::Result<()> {
     // Another fetch may slip in between the two locks; while this one is held none can.
     let _cache = crate::fetch::read_lock(&cache)?;
     let images = super::build::fetched_images(&cache, &config, &catalog)?;
+    let debian = super::build::carried_debs(&cache, &config)?;
     // Built into a staging folder and moved into dist/ only once published: a refused publish
     // leaves dist/ as it was, so what the README publishes from there still publishes.
     let dist = &packages.dist;
@@ -45,6 +47,7 @@ pub fn run(args: &UpArgs) -> anyhow::Result<()> {
         &catalog,
         &binaries,
         &images,
+        &debian,
     )?;
     for deb in &debs {
         crate::outln!(

@@ -9,6 +9,8 @@ pub enum FetchError {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Image(#[from] crate::images::ImageError),
+    #[error(transparent)]
+    Debian(#[from] crate::airgap::AirgapError),
     #[error("cannot {action} {path}: {cause}")]
     Io {
         action: &'static str,

@@ -62,6 +62,8 @@ pub struct FetchOptions {
     pub images: Vec<crate::catalog::ImageSpec>,
     /// Registry mirrors, credentials and CA for the images.
     pub registry: crate::images::RegistryOptions,
+    /// The Debian packages to carry for the nodes (debian.carry), fetched after the images.
+    pub debian: Option<crate::airgap::Options>,
 }
 
 impl Default for FetchOptions {
@@ -76,6 +78,7 @@ impl Default for FetchOptions {
             command: "fetch",
             images: Vec::new(),
             registry: crate::images::RegistryOptions::default(),
+            debian: None,
         }
     }
 }
@@ -210,6 +213,9 @@ pub fn fetch(
                 say: &|m| ctx.say(m),
             }
             .run()?;
+            if let Some(debian) = &opts.debian {
+                crate::airgap::fetch(debian, &ctx.lock, &|m| ctx.say(m))?;
+            }
             drop(ctx);
             Ok(binaries)
         }
