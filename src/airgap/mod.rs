@@ -80,7 +80,8 @@ fn local_index(architecture: &str) -> Result<String, AirgapError> {
             // k8s-flannel (= {{package.flannel_version}}): the version is the build's, not Debian's.
             deps.push(if d.starts_with("k8s-") { relation_name(&d).to_string() } else { d });
         }
-        text += &format!("Package: {name}\nVersion: 0\nArchitecture: {architecture}\nPriority: optional\nDepends: {}\n\n", deps.join(", "));
+        // apt -s wants a file to "download", though nothing is.
+        text += &format!("Package: {name}\nVersion: 0\nArchitecture: {architecture}\nPriority: optional\nFilename: ./{name}_0_{architecture}.deb\nSize: 1\nDepends: {}\n\n", deps.join(", "));
     }
     Ok(text)
 }

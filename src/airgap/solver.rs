@@ -30,6 +30,8 @@ impl Apt {
         local: &str,
         release: &str,
     ) -> Result<Apt, AirgapError> {
+        // apt's file: URIs must be absolute.
+        let debian_dir = &std::fs::canonicalize(debian_dir).map_err(io("find", debian_dir))?;
         let dir = tempfile::Builder::new()
             .prefix(".apt-")
             .tempdir_in(debian_dir)
@@ -91,7 +93,10 @@ impl Apt {
         let warned = stderr.lines().any(|l| l.starts_with("W:") || l.starts_with("E:"));
         if !out.status.success() || (args.first() == Some(&"update") && warned) {
             return Err(AirgapError::Resolve {
-                what: args.iter().skip(2).cloned().collect::<Vec<_>>().join(" "),
+                what: match args.iter().skip(4).last() {
+                    Some(last) if args[0] == "install" => (*last).to_string(),
+                    _ => "the verified indexes".into(),
+                },
                 release: self.release.clone(),
                 cause: format!("{tool} {} said:\n{}{}", args.join(" "), stdout.trim_end(), stderr.trim_end()),
             });
