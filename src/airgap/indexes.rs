@@ -144,7 +144,11 @@ fn one(
         };
         let cached = dir.join(&path);
         let index = match std::fs::read(&cached) {
-            Ok(b) if b.len() as u64 == sum.size && hex::encode(Sha256::digest(&b)) == sum.sha256 => b,
+            Ok(b)
+                if b.len() as u64 == sum.size && hex::encode(Sha256::digest(&b)) == sum.sha256 =>
+            {
+                b
+            }
             _ => match source.get(&format!("dists/{suite}/{path}"), sum.size) {
                 Ok(b) => b,
                 Err(why) => {
@@ -153,7 +157,8 @@ fn one(
                 }
             },
         };
-        let packages = archive::read_packages(&release, &path, &index).map_err(|e| e.to_string())?;
+        let packages =
+            archive::read_packages(&release, &path, &index).map_err(|e| e.to_string())?;
         keep(&dir, &path, &index, &bytes).map_err(|e| e.to_string())?;
         return Ok(packages);
     }
@@ -191,4 +196,3 @@ fn now() -> i64 {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
 }
-

@@ -41,9 +41,19 @@ pub struct Options {
 
 impl Options {
     /// From the settings; `cli_mirrors` go before debian.mirrors, paths are relative to `config_path`'s folder.
-    pub fn new(debian: &Debian, cli_mirrors: &[String], config_path: &Path, cache: &Path, from: Option<&Path>, timeout: Duration) -> Options {
+    pub fn new(
+        debian: &Debian,
+        cli_mirrors: &[String],
+        config_path: &Path,
+        cache: &Path,
+        from: Option<&Path>,
+        timeout: Duration,
+    ) -> Options {
         let file = |v: &Option<String>| crate::config::Fetch::file_setting(v.as_ref(), config_path);
-        let mut mirrors: Vec<String> = cli_mirrors.iter().map(|m| m.trim_end_matches('/').to_string()).collect();
+        let mut mirrors: Vec<String> = cli_mirrors
+            .iter()
+            .map(|m| m.trim_end_matches('/').to_string())
+            .collect();
         mirrors.extend(debian.mirrors.iter().cloned());
         Options {
             release: debian.release.clone(),
@@ -78,7 +88,11 @@ fn local_index(architecture: &str) -> Result<String, AirgapError> {
         let mut deps = vec!["libc6".to_string()];
         for d in depends {
             // k8s-flannel (= {{package.flannel_version}}): the version is the build's, not Debian's.
-            deps.push(if d.starts_with("k8s-") { relation_name(&d).to_string() } else { d });
+            deps.push(if d.starts_with("k8s-") {
+                relation_name(&d).to_string()
+            } else {
+                d
+            });
         }
         // apt -s wants a file to "download", though nothing is.
         text += &format!("Package: {name}\nVersion: 0\nArchitecture: {architecture}\nPriority: optional\nFilename: ./{name}_0_{architecture}.deb\nSize: 1\nDepends: {}\n\n", deps.join(", "));
@@ -88,7 +102,11 @@ fn local_index(architecture: &str) -> Result<String, AirgapError> {
 
 /// The package a relation names: `k8s-flannel (= 1)` gives `k8s-flannel`.
 fn relation_name(relation: &str) -> &str {
-    relation.split(['(', ' ', ':']).next().unwrap_or(relation).trim()
+    relation
+        .split(['(', ' ', ':'])
+        .next()
+        .unwrap_or(relation)
+        .trim()
 }
 
 /// What a node installs: each is resolved on its own base, since a node takes one or both.
@@ -99,7 +117,11 @@ pub fn requests(opts: &Options) -> Vec<String> {
 }
 
 /// Verify the indexes, resolve, bring the .debs into the pool, record the lock and the closure.
-pub fn fetch(opts: &Options, lock: &Lock, say: &(dyn Fn(String) + Sync)) -> Result<Closure, AirgapError> {
+pub fn fetch(
+    opts: &Options,
+    lock: &Lock,
+    say: &(dyn Fn(String) + Sync),
+) -> Result<Closure, AirgapError> {
     let dir = debian_dir(&opts.cache);
     std::fs::create_dir_all(&dir).map_err(error::io("create", &dir))?;
     let keyring: Vec<u8> = match &opts.keyring {
@@ -109,14 +131,24 @@ pub fn fetch(opts: &Options, lock: &Lock, say: &(dyn Fn(String) + Sync)) -> Resu
     let http = opts.from.is_none().then(|| Http::new(opts.timeout));
     let index = indexes::fetch(opts, http.as_ref(), &[&keyring], say)?;
     let suite_names: Vec<String> = index.iter().map(|i| i.suite.name.clone()).collect();
-    let apt = solver::Apt::new(&dir, &suite_names, &keyring, &opts.architecture, &local_index(&opts.architecture)?, &opts.release)?;
+    let apt = solver::Apt::new(
+        &dir,
+        &suite_names,
+        &keyring,
+        &opts.architecture,
+        &local_index(&opts.architecture)?,
+        &opts.release,
+    )?;
     let required: BTreeSet<String> = index
         .iter()
         .flat_map(|i| &i.packages)
         .filter(|p| p.essential || p.priority.as_deref() == Some("required"))
         .map(|p| p.package.clone())
         .collect();
-    let base_packages = apt.set_base(opts.base_status.as_deref(), &required.into_iter().collect::<Vec<_>>())?;
+    let base_packages = apt.set_base(
+        opts.base_status.as_deref(),
+        &required.into_iter().collect::<Vec<_>>(),
+    )?;
     // name -> (version, via, wanted_by)
     let mut chosen: BTreeMap<String, (String, String, BTreeSet<String>)> = BTreeMap::new();
     for request in requests(opts) {
@@ -124,9 +156,19 @@ pub fn fetch(opts: &Options, lock: &Lock, say: &(dyn Fn(String) + Sync)) -> Resu
             if name.starts_with("k8s-") && !opts.extra_packages.contains(&name) {
                 continue;
             }
-            let e = chosen.entry(name).or_insert((c.version.clone(), c.via.clone(), BTreeSet::new()));
+            let e =
+                chosen
+                    .entry(name)
+                    .or_insert((c.version.clone(), c.via.clone(), BTreeSet::new()));
             if e.0 != c.version {
-                return Err(AirgapError::Resolve { what: request.clone(), release: opts.release.clone(), cause: format!("apt chose two versions of one package ({} and {})", e.0, c.version) });
+                return Err(AirgapError::Resolve {
+                    what: request.clone(),
+                    release: opts.release.clone(),
+                    cause: format!(
+                        "apt chose two versions of one package ({} and {})",
+                        e.0, c.version
+                    ),
+                });
             }
             e.2.insert(request.clone());
         }
@@ -137,8 +179,15 @@ pub fn fetch(opts: &Options, lock: &Lock, say: &(dyn Fn(String) + Sync)) -> Resu
         let found = index.iter().find_map(|i| {
             i.packages
                 .iter()
-                .find(|p| &p.package == name && &p.version == version && (p.architecture == opts.architecture || p.architecture == "all"))
-                .map(|p| pool::Wanted { entry: p, suite: &i.suite })
+                .find(|p| {
+                    &p.package == name
+                        && &p.version == version
+                        && (p.architecture == opts.architecture || p.architecture == "all")
+                })
+                .map(|p| pool::Wanted {
+                    entry: p,
+                    suite: &i.suite,
+                })
         });
         wanted.push(found.ok_or_else(|| AirgapError::Resolve {
             what: format!("{name} {version}"),
@@ -160,11 +209,22 @@ pub fn fetch(opts: &Options, lock: &Lock, say: &(dyn Fn(String) + Sync)) -> Resu
         let e = w.entry;
         let (_, via, wanted_by) = &chosen[&e.package];
         let source = if source == "cache" {
-            lock.deb(&key(e.package.as_str(), &e.version, &e.architecture)).ok().flatten().map(|l| l.source).unwrap_or(source)
+            lock.deb(&key(e.package.as_str(), &e.version, &e.architecture))
+                .ok()
+                .flatten()
+                .map(|l| l.source)
+                .unwrap_or(source)
         } else {
             source
         };
-        locked.insert(key(&e.package, &e.version, &e.architecture), DebLockEntry { filename: e.filename.clone(), sha256: e.sha256.clone(), source: source.clone() });
+        locked.insert(
+            key(&e.package, &e.version, &e.architecture),
+            DebLockEntry {
+                filename: e.filename.clone(),
+                sha256: e.sha256.clone(),
+                source: source.clone(),
+            },
+        );
         closure.package.push(Carried {
             name: e.package.clone(),
             version: e.version.clone(),
@@ -178,7 +238,11 @@ pub fn fetch(opts: &Options, lock: &Lock, say: &(dyn Fn(String) + Sync)) -> Resu
             via: via.clone(),
         });
     }
-    lock.record_debs(locked).map_err(|e| AirgapError::NotFetched { path: lock.path().to_path_buf(), cause: e.to_string() })?;
+    lock.record_debs(locked)
+        .map_err(|e| AirgapError::NotFetched {
+            path: lock.path().to_path_buf(),
+            cause: e.to_string(),
+        })?;
     closure::write(&dir, &closure)?;
     Ok(closure)
 }
@@ -191,9 +255,15 @@ fn key(name: &str, version: &str, arch: &str) -> String {
 pub fn carried(cache: &Path, debian: &Debian) -> Result<Vec<(Carried, PathBuf)>, AirgapError> {
     let dir = debian_dir(cache);
     let Some(closure) = closure::read(&dir)? else {
-        return Err(AirgapError::NotFetched { path: closure::path(&dir), cause: "no Debian packages were fetched (debian.carry is on)".into() });
+        return Err(AirgapError::NotFetched {
+            path: closure::path(&dir),
+            cause: "no Debian packages were fetched (debian.carry is on)".into(),
+        });
     };
-    if closure.release != debian.release || closure.architecture != debian.architecture || closure.extra_packages != debian.extra_packages {
+    if closure.release != debian.release
+        || closure.architecture != debian.architecture
+        || closure.extra_packages != debian.extra_packages
+    {
         return Err(AirgapError::NotFetched { path: closure::path(&dir), cause: format!("they were fetched for {} {} with extra packages {:?}, the settings now say {} {} with {:?}", closure.release, closure.architecture, closure.extra_packages, debian.release, debian.architecture, debian.extra_packages) });
     }
     let mut out = Vec::new();
@@ -212,7 +282,10 @@ pub fn carried(cache: &Path, debian: &Debian) -> Result<Vec<(Carried, PathBuf)>,
             priority: None,
             essential: false,
         };
-        crate::archive::check_deb(&entry, &path).map_err(|e| AirgapError::NotFetched { path: path.clone(), cause: e.to_string() })?;
+        crate::archive::check_deb(&entry, &path).map_err(|e| AirgapError::NotFetched {
+            path: path.clone(),
+            cause: e.to_string(),
+        })?;
         out.push((c, path));
     }
     Ok(out)
@@ -228,14 +301,27 @@ pub fn describe(closure: &Closure, explain: bool) -> String {
         closure.base_packages
     );
     for p in &closure.package {
-        s += &format!("  {} {} ({}, {} KiB)", p.name, p.version, p.suite, p.size.div_ceil(1024));
+        s += &format!(
+            "  {} {} ({}, {} KiB)",
+            p.name,
+            p.version,
+            p.suite,
+            p.size.div_ceil(1024)
+        );
         if explain {
-            let via = if p.via.is_empty() { "requested".to_string() } else { p.via.clone() };
+            let via = if p.via.is_empty() {
+                "requested".to_string()
+            } else {
+                p.via.clone()
+            };
             s += &format!(": {via}; needed by {}", p.wanted_by.join(", "));
         }
         s += "\n";
     }
-    s += &format!("  total: {:.1} MiB\n", closure.total_size() as f64 / (1 << 20) as f64);
+    s += &format!(
+        "  total: {:.1} MiB\n",
+        closure.total_size() as f64 / (1 << 20) as f64
+    );
     s
 }
 
@@ -262,7 +348,10 @@ mod tests {
         let text = local_index("amd64").unwrap();
         assert!(text.contains("Package: k8s-minion\n"), "{text}");
         assert!(!text.contains("{{"), "{text}");
-        assert!(text.contains("docker.io | docker-engine | docker-ce"), "{text}");
+        assert!(
+            text.contains("docker.io | docker-engine | docker-ce"),
+            "{text}"
+        );
         assert!(text.contains("init-system-helpers (>= 1.22)"), "{text}");
         assert_eq!(relation_name("k8s-flannel (= 0.5.5-1)"), "k8s-flannel");
     }

@@ -85,7 +85,10 @@ fn one(
     let part = target.with_extension("deb.part");
     let mut attempts = Vec::new();
     if let Some(dir) = from {
-        let base = Path::new(&e.filename).file_name().map(PathBuf::from).unwrap_or_default();
+        let base = Path::new(&e.filename)
+            .file_name()
+            .map(PathBuf::from)
+            .unwrap_or_default();
         for candidate in [dir.join(&e.filename), dir.join(base)] {
             if !candidate.is_file() {
                 continue;
@@ -97,16 +100,27 @@ fn one(
                         std::fs::copy(&candidate, &part).map_err(io("copy", &candidate))?;
                     }
                     std::fs::rename(&part, &target).map_err(io("write", &target))?;
-                    say(format!("debian: {label}: taken from {}", candidate.display()));
+                    say(format!(
+                        "debian: {label}: taken from {}",
+                        candidate.display()
+                    ));
                     return Ok(candidate.display().to_string());
                 }
-                Err(why) => attempts.push((candidate.display().to_string(), format!("refused: {why}"))),
+                Err(why) => {
+                    attempts.push((candidate.display().to_string(), format!("refused: {why}")))
+                }
             }
         }
         return Err(AirgapError::NoSource {
             what: format!("{label} ({})", e.filename),
             attempts,
-            advice: format!("put {} in {} (as {} or under its own name), checked against {}'s signed index", e.filename, dir.display(), e.filename, w.suite.name),
+            advice: format!(
+                "put {} in {} (as {} or under its own name), checked against {}'s signed index",
+                e.filename,
+                dir.display(),
+                e.filename,
+                w.suite.name
+            ),
         });
     }
     let Some(http) = http else {

@@ -37,7 +37,16 @@ impl Apt {
             .tempdir_in(debian_dir)
             .map_err(io("make a scratch folder in", debian_dir))?;
         let root = dir.path();
-        for sub in ["etc/apt.conf.d", "etc/preferences.d", "etc/sources.list.d", "etc/trusted.gpg.d", "state/lists/partial", "cache/archives/partial", "log", "local"] {
+        for sub in [
+            "etc/apt.conf.d",
+            "etc/preferences.d",
+            "etc/sources.list.d",
+            "etc/trusted.gpg.d",
+            "state/lists/partial",
+            "cache/archives/partial",
+            "log",
+            "local",
+        ] {
             std::fs::create_dir_all(root.join(sub)).map_err(io("create", &root.join(sub)))?;
         }
         let r = root.display();
@@ -90,7 +99,9 @@ impl Apt {
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&out.stderr);
         // apt-get update prints "W:" for a source it could not use and still exits 0.
-        let warned = stderr.lines().any(|l| l.starts_with("W:") || l.starts_with("E:"));
+        let warned = stderr
+            .lines()
+            .any(|l| l.starts_with("W:") || l.starts_with("E:"));
         if !out.status.success() || (args.first() == Some(&"update") && warned) {
             return Err(AirgapError::Resolve {
                 what: match args.iter().skip(4).last() {
@@ -98,7 +109,12 @@ impl Apt {
                     _ => "the verified indexes".into(),
                 },
                 release: self.release.clone(),
-                cause: format!("{tool} {} said:\n{}{}", args.join(" "), stdout.trim_end(), stderr.trim_end()),
+                cause: format!(
+                    "{tool} {} said:\n{}{}",
+                    args.join(" "),
+                    stdout.trim_end(),
+                    stderr.trim_end()
+                ),
             });
         }
         Ok(format!("{stdout}\n{stderr}"))
@@ -106,21 +122,33 @@ impl Apt {
 
     /// The base install: a dpkg status file given by the user, or what apt installs for the
     /// release's `Priority: required` and `Essential: yes` packages on an empty system.
-    pub fn set_base(&self, status: Option<&Path>, required: &[String]) -> Result<usize, AirgapError> {
+    pub fn set_base(
+        &self,
+        status: Option<&Path>,
+        required: &[String],
+    ) -> Result<usize, AirgapError> {
         let target = self.dir.path().join("status");
         if let Some(status) = status {
             std::fs::copy(status, &target).map_err(io("copy the base status file", status))?;
-            return Ok(std::fs::read_to_string(&target).map(|t| t.matches("\nPackage: ").count() + 1).unwrap_or(0));
+            return Ok(std::fs::read_to_string(&target)
+                .map(|t| t.matches("\nPackage: ").count() + 1)
+                .unwrap_or(0));
         }
         let mut args = vec!["install", "-s", "-q", "--no-install-recommends"];
         args.extend(required.iter().map(String::as_str));
         let chosen = parse_inst(&self.run("apt-get", &args)?);
-        let specs: Vec<String> = chosen.iter().map(|(n, c)| format!("{n}={}", c.version)).collect();
+        let specs: Vec<String> = chosen
+            .iter()
+            .map(|(n, c)| format!("{n}={}", c.version))
+            .collect();
         let mut show = vec!["show", "--no-all-versions"];
         show.extend(specs.iter().map(String::as_str));
         let text = self.run("apt-cache", &show)?;
         let mut status = String::new();
-        for stanza in text.split("\n\n").filter(|s| s.trim_start().starts_with("Package:")) {
+        for stanza in text
+            .split("\n\n")
+            .filter(|s| s.trim_start().starts_with("Package:"))
+        {
             status += stanza.trim();
             status += "\nStatus: install ok installed\n\n";
         }
@@ -132,7 +160,15 @@ impl Apt {
     pub fn install(&self, request: &str) -> Result<BTreeMap<String, Chosen>, AirgapError> {
         let out = self.run(
             "apt-get",
-            &["install", "-s", "-q", "--no-install-recommends", "-o", "Debug::pkgDepCache::AutoInstall=true", request],
+            &[
+                "install",
+                "-s",
+                "-q",
+                "--no-install-recommends",
+                "-o",
+                "Debug::pkgDepCache::AutoInstall=true",
+                request,
+            ],
         )?;
         let mut chosen = parse_inst(&out);
         for (name, via) in parse_reasons(&out) {
@@ -179,7 +215,12 @@ fn parse_reasons(out: &str) -> BTreeMap<String, String> {
         };
         if let Some((name, why)) = rest.split_once(" as ") {
             let name = name.split(':').next().unwrap_or(name).to_string();
-            reasons.entry(name).or_insert_with(|| why.trim().to_string());
+            // "Depends of docker.io:amd64": the architecture is the target's, said once elsewhere.
+            let why: Vec<&str> = why
+                .split_whitespace()
+                .map(|w| w.split(':').next().unwrap_or(w))
+                .collect();
+            reasons.entry(name).or_insert_with(|| why.join(" "));
         }
     }
     reasons
@@ -194,7 +235,7 @@ mod tests {
         let out = "Inst containerd (1.6.20~ds1-1+b1 Debian:12.14/oldstable [amd64])\n\
                    Inst libc6 [2.36-9] (2.36-9+deb12u10 Debian-Security:12/oldstable-security [amd64])\n\
                    Conf containerd (1.6.20~ds1-1+b1 Debian:12.14/oldstable [amd64])\n\
-                   \x20 Installing containerd as Depends of docker.io\n";
+                   \x20 Installing containerd:amd64 as Depends of docker.io:amd64\n";
         let chosen = parse_inst(out);
         assert_eq!(chosen["containerd"].version, "1.6.20~ds1-1+b1");
         assert_eq!(chosen["libc6"].version, "2.36-9+deb12u10");

@@ -98,7 +98,8 @@ fn place(dir: &Path, deb: &Path) -> anyhow::Result<PathBuf> {
     let tmp = dir.join(format!(".{}.part", name.to_string_lossy()));
     let _ = std::fs::remove_file(&tmp);
     if std::fs::hard_link(deb, &tmp).is_err() {
-        std::fs::copy(deb, &tmp).with_context(|| format!("cannot copy {} to {}", deb.display(), dir.display()))?;
+        std::fs::copy(deb, &tmp)
+            .with_context(|| format!("cannot copy {} to {}", deb.display(), dir.display()))?;
     }
     std::fs::rename(&tmp, &target).with_context(|| format!("cannot write {}", target.display()))?;
     Ok(target)

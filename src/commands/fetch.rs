@@ -11,7 +11,14 @@ pub fn run(args: &FetchArgs) -> anyhow::Result<()> {
     let cache = super::resolve(&args.cluster, &args.cache);
     let (config, catalog) = super::load_fetch(&args.cluster, &cache)?;
     let images = config.images(&catalog)?;
-    let opts = options(args, &config.fetch, &config.debian, &cache, "fetch", images.clone())?;
+    let opts = options(
+        args,
+        &config.fetch,
+        &config.debian,
+        &cache,
+        "fetch",
+        images.clone(),
+    )?;
     let binaries = fetch(&config.versions, &catalog, &opts)?;
     let fetched = crate::images::cached(&cache, &images)?;
     let closure = match opts.debian {
@@ -53,7 +60,10 @@ pub fn run(args: &FetchArgs) -> anyhow::Result<()> {
         crate::outln!("{}\t{}", image.spec.reference, image.path.display());
     }
     if let Some(closure) = &closure {
-        crate::outln!("{}", crate::airgap::describe(closure, args.explain).trim_end());
+        crate::outln!(
+            "{}",
+            crate::airgap::describe(closure, args.explain).trim_end()
+        );
     }
     Ok(())
 }
@@ -108,7 +118,9 @@ fn debian_options(
     from: Option<&Path>,
 ) -> anyhow::Result<Option<crate::airgap::Options>> {
     for mirror in &args.debian_mirrors {
-        if !(mirror.starts_with("http://") || mirror.starts_with("https://")) || mirror.contains(char::is_whitespace) {
+        if !(mirror.starts_with("http://") || mirror.starts_with("https://"))
+            || mirror.contains(char::is_whitespace)
+        {
             anyhow::bail!("--debian-mirror {mirror:?} is not a base URL; write one like http://mirrors.ustc.edu.cn/debian");
         }
     }

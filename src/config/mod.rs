@@ -6,7 +6,8 @@ mod init_file;
 mod validate;
 
 pub use file::{
-    Addons, Certificates, ConfigFile, DebianSettings, Docker, FetchSettings, Kubelet, PackageSettings, Versions,
+    Addons, Certificates, ConfigFile, DebianSettings, Docker, FetchSettings, Kubelet,
+    PackageSettings, Versions,
 };
 pub use validate::{FlannelBackend, NodePortRange};
 

@@ -257,16 +257,30 @@ impl ConfigFile {
         let d = &self.debian;
         let codename_ok = !d.release.is_empty()
             && d.release.len() <= 64
-            && d.release.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            && d.release
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if !codename_ok {
-            p.add("debian.release", format!("{:?} is not a Debian release codename; write one like \"bookworm\"", d.release));
+            p.add(
+                "debian.release",
+                format!(
+                    "{:?} is not a Debian release codename; write one like \"bookworm\"",
+                    d.release
+                ),
+            );
         }
         if let Err(e) = crate::debian::fields::architecture(&d.architecture) {
             p.add("debian.architecture", format!("{:?}: {e}", d.architecture));
         } else if d.architecture == "all" {
-            p.add("debian.architecture", "\"all\" is not a machine; write the nodes' architecture, like \"amd64\"");
+            p.add(
+                "debian.architecture",
+                "\"all\" is not a machine; write the nodes' architecture, like \"amd64\"",
+            );
         }
-        for (key, list) in [("debian.mirrors", &d.mirrors), ("debian.security_mirrors", &d.security_mirrors)] {
+        for (key, list) in [
+            ("debian.mirrors", &d.mirrors),
+            ("debian.security_mirrors", &d.security_mirrors),
+        ] {
             for (i, mirror) in list.iter().enumerate() {
                 if !(mirror.starts_with("http://") || mirror.starts_with("https://"))
                     || mirror.contains(char::is_whitespace)
@@ -280,13 +294,19 @@ impl ConfigFile {
         }
         for (i, name) in d.extra_packages.iter().enumerate() {
             if let Err(e) = crate::debian::fields::package_name(name) {
-                p.add(format!("debian.extra_packages[{i}]"), format!("{name:?}: {e}"));
+                p.add(
+                    format!("debian.extra_packages[{i}]"),
+                    format!("{name:?}: {e}"),
+                );
             }
         }
         if d.release != "bookworm" && d.keyring.is_none() {
             p.add("debian.keyring", format!("kubedeb carries Debian's archive keys for bookworm only; for {:?} name the release's keyring file (e.g. /usr/share/keyrings/debian-archive-keyring.gpg)", d.release));
         }
-        for (name, value) in [("debian.base_status", &d.base_status), ("debian.keyring", &d.keyring)] {
+        for (name, value) in [
+            ("debian.base_status", &d.base_status),
+            ("debian.keyring", &d.keyring),
+        ] {
             if value.as_deref() == Some("") {
                 p.add(name, "is empty: name a file, or leave the setting out");
             }
@@ -295,8 +315,16 @@ impl ConfigFile {
             carry: d.carry,
             release: d.release.clone(),
             architecture: d.architecture.clone(),
-            mirrors: d.mirrors.iter().map(|m| m.trim_end_matches('/').to_string()).collect(),
-            security_mirrors: d.security_mirrors.iter().map(|m| m.trim_end_matches('/').to_string()).collect(),
+            mirrors: d
+                .mirrors
+                .iter()
+                .map(|m| m.trim_end_matches('/').to_string())
+                .collect(),
+            security_mirrors: d
+                .security_mirrors
+                .iter()
+                .map(|m| m.trim_end_matches('/').to_string())
+                .collect(),
             extra_packages: d.extra_packages.clone(),
             base_status: d.base_status.clone(),
             keyring: d.keyring.clone(),
