@@ -96,13 +96,42 @@ pub fn on(host: &Host, script: &str) -> Result<String, String> {
 
 /// Polls `script` on `host` until it exits 0 or `secs` pass.
 pub fn eventually(host: &Host, secs: u64, script: &str) -> Result<String, String> {
+    retry(secs, || on(host, script))
+}
+
+/// Calls `attempt` every half second until it is Ok or `secs` pass; the last error says why.
+pub fn retry(
+    secs: u64,
+    mut attempt: impl FnMut() -> Result<String, String>,
+) -> Result<String, String> {
     let end = Instant::now() + Duration::from_secs(secs);
     loop {
-        match on(host, script) {
+        match attempt() {
             Ok(out) => return Ok(out),
             Err(e) if Instant::now() > end => return Err(format!("after {secs} s: {e}")),
             Err(_) => std::thread::sleep(Duration::from_millis(500)),
         }
+    }
+}
+
+/// Runs the test machine's `program args` in `host`'s network namespace ([`Host::net`]): its
+/// stdout, or a non-zero exit as the check's detail.
+pub fn outside(host: &Host, program: &str, args: &[&str]) -> Result<String, String> {
+    let out = host
+        .net(program, args)
+        .output()
+        .map_err(|e| format!("cannot run nsenter {program}: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "`{program} {}` in the network of {} exited {}: {stdout}{}",
+            args.join(" "),
+            host.name,
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ))
     }
 }
 
