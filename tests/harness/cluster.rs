@@ -100,10 +100,7 @@ pub fn eventually(host: &Host, secs: u64, script: &str) -> Result<String, String
 }
 
 /// Calls `attempt` every half second until it is Ok or `secs` pass; the last error says why.
-pub fn retry(
-    secs: u64,
-    mut attempt: impl FnMut() -> Result<String, String>,
-) -> Result<String, String> {
+pub fn retry<T>(secs: u64, mut attempt: impl FnMut() -> Result<T, String>) -> Result<T, String> {
     let end = Instant::now() + Duration::from_secs(secs);
     loop {
         match attempt() {
