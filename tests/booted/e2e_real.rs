@@ -332,6 +332,96 @@ fn real_daemons_cluster_from_the_served_repository() {
     l.c.finish();
 }
 
+/// Phase 2: a Debian mirror layout in the carried `--from` folder `dir`, made of links into
+/// the mirror subsets `mirrors` (Debian's and its security archive's roots): `dists/` and `pool/`
+/// are real folders whose entries link into the mirrors, merged where two mirrors have a folder
+/// of the same name (both have `dists/`; `pool/main` and `pool/updates` sit side by side).
+fn link_debian_mirrors(dir: &Path, mirrors: &[&Path]) {
+    for top in ["dists", "pool"] {
+        let sources: Vec<PathBuf> = mirrors
+            .iter()
+            .map(|m| m.join(top))
+            .filter(|p| p.is_dir())
+            .collect();
+        merge_links(&dir.join(top), &sources);
+    }
+}
+
+/// Makes `dest` a folder holding a link to each entry of `sources`; an entry that is a folder
+/// in more than one source becomes a folder of its own, merged the same way. The first source
+/// wins for a file that two have.
+fn merge_links(dest: &Path, sources: &[PathBuf]) {
+    std::fs::create_dir_all(dest).unwrap();
+    let mut entries: BTreeMap<std::ffi::OsString, Vec<PathBuf>> = BTreeMap::new();
+    for source in sources {
+        for entry in std::fs::read_dir(source).unwrap().flatten() {
+            entries
+                .entry(entry.file_name())
+                .or_default()
+                .push(entry.path());
+        }
+    }
+    for (name, paths) in entries {
+        let dirs: Vec<PathBuf> = paths.iter().filter(|p| p.is_dir()).cloned().collect();
+        if dirs.len() > 1 {
+            merge_links(&dest.join(&name), &dirs);
+        } else {
+            std::os::unix::fs::symlink(&paths[0], dest.join(&name)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn debian_mirrors_merge_into_one_layout_of_links() {
+    let t = tempfile::tempdir().unwrap();
+    let debian = t.path().join("debian");
+    let security = t.path().join("security");
+    for (root, files) in [
+        (
+            &debian,
+            &[
+                "dists/bookworm/InRelease",
+                "dists/bookworm/main/binary-amd64/Packages",
+                "dists/bookworm-updates/InRelease",
+                "pool/main/r/runc/runc_1.deb",
+            ][..],
+        ),
+        (
+            &security,
+            &[
+                "dists/bookworm-security/InRelease",
+                "dists/bookworm-security/main/binary-amd64/Packages",
+                "pool/updates/main/o/openssl/openssl_3.deb",
+            ][..],
+        ),
+    ] {
+        for f in files {
+            let p = root.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, f).unwrap();
+        }
+    }
+    let carried = t.path().join("carried");
+    link_debian_mirrors(&carried, &[&debian, &security]);
+    for f in [
+        "dists/bookworm/InRelease",
+        "dists/bookworm/main/binary-amd64/Packages",
+        "dists/bookworm-updates/InRelease",
+        "dists/bookworm-security/main/binary-amd64/Packages",
+        "pool/main/r/runc/runc_1.deb",
+        "pool/updates/main/o/openssl/openssl_3.deb",
+    ] {
+        assert_eq!(std::fs::read_to_string(carried.join(f)).unwrap(), f);
+    }
+    // Real folders where both mirrors have one, links below them.
+    for d in ["dists", "pool"] {
+        assert!(!carried.join(d).is_symlink() && carried.join(d).is_dir());
+    }
+    assert!(carried.join("dists/bookworm").is_symlink());
+    assert!(carried.join("dists/bookworm-security").is_symlink());
+    assert!(carried.join("pool/main").is_symlink());
+}
+
 /// Says loudly that nothing was checked: the test without `KUBEDEB_REAL`.
 fn say_skipped() {
     for line in [
@@ -358,6 +448,9 @@ fn publish_and_lint(c: &mut Checks, clusters: &[Cluster]) {
             &format!("cluster {}: kubedeb init", cl.name),
             init.map(|_| ()),
         );
+        if CARRY_DEBIAN {
+            cl.set_in("debian", "carry", "true");
+        }
         c.require(
             &format!(
                 "cluster {}: kubedeb up from the real release tarballs",

@@ -288,6 +288,36 @@ impl Cluster {
         std::fs::write(&file, out.join("\n") + "\n").unwrap();
     }
 
+    /// Sets `key = value` in the `[section]` of cluster.toml; appends the section or the key
+    /// when `kubedeb init` did not write them.
+    pub fn set_in(&self, section: &str, key: &str, value: &str) {
+        let file = self.path().join("cluster.toml");
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        let header = format!("[{section}]");
+        let line = format!("{key} = {value}");
+        match lines.iter().position(|l| l.trim() == header) {
+            None => {
+                lines.push(String::new());
+                lines.push(header);
+                lines.push(line);
+            }
+            Some(start) => {
+                let end = lines[start + 1..]
+                    .iter()
+                    .position(|l| l.trim_start().starts_with('['))
+                    .map_or(lines.len(), |i| start + 1 + i);
+                match (start + 1..end)
+                    .find(|&i| lines[i].split('=').next().map(str::trim) == Some(key))
+                {
+                    Some(i) => lines[i] = line,
+                    None => lines.insert(start + 1, line),
+                }
+            }
+        }
+        std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    }
+
     pub fn up(&self) -> Result<String, String> {
         let from = self.release.from.to_string_lossy();
         let catalog = self.release.catalog.to_string_lossy();
