@@ -14,9 +14,9 @@
 
 use crate::cluster::{
     cmdline, docker_container_on_bridge, ensure, env_value, eventually, fingerprints, inside,
-    kubedeb, on, page_block, say, units_of, Checks, Cluster, Release, LISTING,
+    kubedeb, on, outside, page_block, retry, say, units_of, Checks, Cluster, Release, LISTING,
 };
-use crate::nspawn::{self, Host, Lab, BASE_PACKAGES};
+use crate::nspawn::{self, Host, Lab, KUBEDEB_DEBIAN_DEPENDS};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -24,6 +24,11 @@ use std::time::{Duration, Instant};
 
 /// The variable that names the folder of real release tarballs and images.
 const REAL: &str = "KUBEDEB_REAL";
+
+/// Issue 13, phase 2: the kubedeb repository carries the Debian packages k8s-master and
+/// k8s-minion depend on (`[debian] carry = true`), and the hosts boot from a minimal root
+/// without them. Until then (phase 1) the root has them ([`KUBEDEB_DEBIAN_DEPENDS`]).
+const CARRY_DEBIAN: bool = false;
 
 /// The test's pods run the DNS addon's health-check image, which k8s-images carries: a
 /// busybox (sh, ping, httpd, nslookup) that no node has to pull from a registry.
@@ -260,10 +265,11 @@ fn real_daemons_cluster_from_the_served_repository() {
     let releases = real.join("releases");
     let hashes = release_hashes(&releases);
     let mut c = Checks::new("issue 8: the real daemons, from the served repository");
-    let image = {
-        let mut packages: Vec<&str> = BASE_PACKAGES.to_vec();
-        packages.push("docker.io");
-        nspawn::debian_root(&packages)
+    // A minimal Debian 12: no curl, python3 or procps; the checks bring their own tools.
+    let image = if CARRY_DEBIAN {
+        nspawn::minimal_root(&[])
+    } else {
+        nspawn::minimal_root(&KUBEDEB_DEBIAN_DEPENDS)
     };
     let mut lab = Lab::new();
     // `up --from` takes tarballs and image archives from one folder: links to both.
@@ -288,7 +294,7 @@ fn real_daemons_cluster_from_the_served_repository() {
     publish_and_lint(&mut c, &clusters);
     boot_hosts(&mut c, &mut lab, &image);
     serve_the_repositories(&mut c, &lab, &mut clusters);
-    no_images_and_no_registry(&mut c, &lab);
+    isolated_before_the_install(&mut c, &lab);
     let installed = install_from_the_pages(&mut c, &lab, &clusters);
     let mut l = Lifecycle {
         c,
@@ -326,6 +332,96 @@ fn real_daemons_cluster_from_the_served_repository() {
     l.c.finish();
 }
 
+/// Phase 2: a Debian mirror layout in the carried `--from` folder `dir`, made of links into
+/// the mirror subsets `mirrors` (Debian's and its security archive's roots): `dists/` and `pool/`
+/// are real folders whose entries link into the mirrors, merged where two mirrors have a folder
+/// of the same name (both have `dists/`; `pool/main` and `pool/updates` sit side by side).
+fn link_debian_mirrors(dir: &Path, mirrors: &[&Path]) {
+    for top in ["dists", "pool"] {
+        let sources: Vec<PathBuf> = mirrors
+            .iter()
+            .map(|m| m.join(top))
+            .filter(|p| p.is_dir())
+            .collect();
+        merge_links(&dir.join(top), &sources);
+    }
+}
+
+/// Makes `dest` a folder holding a link to each entry of `sources`; an entry that is a folder
+/// in more than one source becomes a folder of its own, merged the same way. The first source
+/// wins for a file that two have.
+fn merge_links(dest: &Path, sources: &[PathBuf]) {
+    std::fs::create_dir_all(dest).unwrap();
+    let mut entries: BTreeMap<std::ffi::OsString, Vec<PathBuf>> = BTreeMap::new();
+    for source in sources {
+        for entry in std::fs::read_dir(source).unwrap().flatten() {
+            entries
+                .entry(entry.file_name())
+                .or_default()
+                .push(entry.path());
+        }
+    }
+    for (name, paths) in entries {
+        let dirs: Vec<PathBuf> = paths.iter().filter(|p| p.is_dir()).cloned().collect();
+        if dirs.len() > 1 {
+            merge_links(&dest.join(&name), &dirs);
+        } else {
+            std::os::unix::fs::symlink(&paths[0], dest.join(&name)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn debian_mirrors_merge_into_one_layout_of_links() {
+    let t = tempfile::tempdir().unwrap();
+    let debian = t.path().join("debian");
+    let security = t.path().join("security");
+    for (root, files) in [
+        (
+            &debian,
+            &[
+                "dists/bookworm/InRelease",
+                "dists/bookworm/main/binary-amd64/Packages",
+                "dists/bookworm-updates/InRelease",
+                "pool/main/r/runc/runc_1.deb",
+            ][..],
+        ),
+        (
+            &security,
+            &[
+                "dists/bookworm-security/InRelease",
+                "dists/bookworm-security/main/binary-amd64/Packages",
+                "pool/updates/main/o/openssl/openssl_3.deb",
+            ][..],
+        ),
+    ] {
+        for f in files {
+            let p = root.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, f).unwrap();
+        }
+    }
+    let carried = t.path().join("carried");
+    link_debian_mirrors(&carried, &[&debian, &security]);
+    for f in [
+        "dists/bookworm/InRelease",
+        "dists/bookworm/main/binary-amd64/Packages",
+        "dists/bookworm-updates/InRelease",
+        "dists/bookworm-security/main/binary-amd64/Packages",
+        "pool/main/r/runc/runc_1.deb",
+        "pool/updates/main/o/openssl/openssl_3.deb",
+    ] {
+        assert_eq!(std::fs::read_to_string(carried.join(f)).unwrap(), f);
+    }
+    // Real folders where both mirrors have one, links below them.
+    for d in ["dists", "pool"] {
+        assert!(!carried.join(d).is_symlink() && carried.join(d).is_dir());
+    }
+    assert!(carried.join("dists/bookworm").is_symlink());
+    assert!(carried.join("dists/bookworm-security").is_symlink());
+    assert!(carried.join("pool/main").is_symlink());
+}
+
 /// Says loudly that nothing was checked: the test without `KUBEDEB_REAL`.
 fn say_skipped() {
     for line in [
@@ -352,6 +448,9 @@ fn publish_and_lint(c: &mut Checks, clusters: &[Cluster]) {
             &format!("cluster {}: kubedeb init", cl.name),
             init.map(|_| ()),
         );
+        if CARRY_DEBIAN {
+            cl.set_in("debian", "carry", "true");
+        }
         c.require(
             &format!(
                 "cluster {}: kubedeb up from the real release tarballs",
@@ -397,25 +496,116 @@ fn serve_the_repositories(c: &mut Checks, lab: &Lab, clusters: &mut [Cluster]) {
     }
 }
 
-/// Before the install no host has an image, and no host reaches a registry.
-fn no_images_and_no_registry(c: &mut Checks, lab: &Lab) {
-    for n in NODES.iter().filter(|n| n.runs_pods()) {
-        let host = lab.host(n.host);
+/// Before the install: the lab's bridge namespace routes nowhere but the lab network, every
+/// host's routes end there, no registry name resolves on a host, and (phase 2) Docker is not
+/// installed or (phase 1) holds no image. Nothing is sent anywhere to find this out.
+fn isolated_before_the_install(c: &mut Checks, lab: &Lab) {
+    let [a, b, n, _] = lab.gateway.octets();
+    let lab_net = format!("{a}.{b}.{n}.0/24");
+    let bridge_ip = |args: &[&str]| {
+        let out = lab
+            .in_bridge_netns(Path::new("ip"))
+            .args(args)
+            .output()
+            .map_err(|e| format!("cannot run ip: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        Ok::<_, String>((out.status.success(), text))
+    };
+    c.check(
+        &format!("the lab's bridge namespace has no route but {lab_net}: nothing leaves the lab"),
+        bridge_ip(&["-4", "route"]).and_then(|(ok, routes)| {
+            let (_, v6) = bridge_ip(&["-6", "route"])?;
+            let (found, unreachable) = bridge_ip(&["-4", "route", "get", "192.0.2.1"])?;
+            ensure(
+                ok && routes
+                    .lines()
+                    .all(|l| l.starts_with(&format!("{lab_net} ")))
+                    && !v6.contains("default")
+                    && !found
+                    && unreachable.contains("unreachable"),
+                || {
+                    format!(
+                        "IPv4 routes:\n{routes}IPv6 routes:\n{v6}route to 192.0.2.1: {unreachable}"
+                    )
+                },
+            )
+        }),
+    );
+    for host in lab.hosts() {
+        // From outside: before the install a minimal node has no `ip`.
+        let routes = outside(host, "ip", &["-4", "route"]).and_then(|v4| {
+            let v6 = outside(host, "ip", &["-6", "route"])?;
+            let links = outside(host, "ip", &["-o", "link"])?;
+            Ok((v4, v6, links))
+        });
         c.check(
-            &format!("{}: Docker holds no image before the install", n.host),
-            on(host, "docker images -q")
-                .and_then(|out| ensure(out.trim().is_empty(), || out.clone())),
+            &format!(
+                "{}: its only way out is host0 to the lab's bridge (default via {}, {lab_net})",
+                host.name, lab.gateway
+            ),
+            routes.and_then(|(v4, v6, links)| {
+                let names: Vec<&str> = links
+                    .lines()
+                    .filter_map(|l| l.split(": ").nth(1))
+                    .map(|n| n.split('@').next().unwrap_or(n))
+                    .collect();
+                // docker0 (phase 1: Docker runs from the root) routes only to its own containers.
+                let lab_route = |l: &str| {
+                    l.starts_with(&format!("default via {} dev host0 ", lab.gateway))
+                        || l.starts_with(&format!("{lab_net} dev host0 "))
+                        || (!CARRY_DEBIAN
+                            && l.contains(" dev docker0 ")
+                            && !l.starts_with("default"))
+                };
+                ensure(
+                    v4.lines().all(lab_route)
+                        && v4.lines().any(|l| l.starts_with("default via"))
+                        && !v6.contains("default")
+                        && names.iter().all(|n| {
+                            ["lo", "host0"].contains(n) || (!CARRY_DEBIAN && *n == "docker0")
+                        }),
+                    || format!("IPv4 routes:\n{v4}IPv6 routes:\n{v6}links: {names:?}"),
+                )
+            }),
         );
-        let reached = on(
+        let resolved = on(
             host,
-            "for r in gcr.io registry-1.docker.io daocloud.io registry.cn-hangzhou.aliyuncs.com; do \
-             curl -s -m 3 -o /dev/null https://$r/v2/ && echo $r; done; true",
+            "for r in gcr.io registry-1.docker.io daocloud.io registry.cn-hangzhou.aliyuncs.com deb.debian.org; do \
+             timeout 5 getent ahosts $r >/dev/null && echo $r; done; true",
         )
-        .unwrap_or_default();
+        .unwrap_or_else(|e| e);
         c.check(
-            &format!("{}: no registry is reachable", n.host),
-            ensure(reached.trim().is_empty(), || format!("reached: {reached}")),
+            &format!("{}: no registry or mirror name resolves", host.name),
+            ensure(resolved.trim().is_empty(), || {
+                format!("resolved: {resolved}")
+            }),
         );
+        if CARRY_DEBIAN {
+            c.check(
+                &format!(
+                    "{}: docker.io is not installed before the install",
+                    host.name
+                ),
+                match host.sh("dpkg -s docker.io") {
+                    r if r.code == 1 => Ok(()),
+                    r => Err(format!(
+                        "dpkg -s docker.io exited {}: {}{}",
+                        r.code, r.stdout, r.stderr
+                    )),
+                },
+            );
+        }
+    }
+    if !CARRY_DEBIAN {
+        for n in NODES.iter().filter(|n| n.runs_pods()) {
+            let host = lab.host(n.host);
+            c.check(
+                &format!("{}: Docker holds no image before the install", n.host),
+                on(host, "docker images -q")
+                    .and_then(|out| ensure(out.trim().is_empty(), || out.clone())),
+            );
+        }
     }
 }
 
@@ -503,10 +693,14 @@ fn names_resolve_through_the_cluster_dns(l: &mut Lifecycle, phase: &str) {
 /// kube-ui's page through the apiserver's proxy.
 fn kube_ui_answers_through_the_apiserver(l: &mut Lifecycle) {
     let master = l.host("master");
-    let script = "curl -fsS -m 10 http://127.0.0.1:8080/api/v1/proxy/namespaces/kube-system/services/kube-ui/ | grep -i '<html'";
+    let url = "http://127.0.0.1:8080/api/v1/proxy/namespaces/kube-system/services/kube-ui/";
     l.c.check(
         "master: kube-ui answers through the apiserver proxy",
-        eventually(master, 120, script).map(|_| ()),
+        retry(120, || {
+            outside(master, "curl", &["-fsS", "-m", "10", url])
+                .and_then(|page| ensure(page.to_lowercase().contains("<html"), || page.clone()))
+        })
+        .map(|_| ()),
     );
 }
 
@@ -544,7 +738,9 @@ fn install_from_the_pages(c: &mut Checks, lab: &Lab, clusters: &[Cluster]) -> In
     for n in &NODES {
         let host = lab.host(n.host);
         let url = clusters[n.cluster].url(lab);
-        let page = eventually(host, 30, &format!("curl -fsS {url}/"));
+        let page = retry(30, || {
+            outside(host, "curl", &["-fsS", "-m", "10", &format!("{url}/")])
+        });
         let page = page.unwrap_or_else(|e| {
             c.require(
                 &format!("{}: fetches the page of kubedeb serve", n.host),
@@ -560,6 +756,13 @@ fn install_from_the_pages(c: &mut Checks, lab: &Lab, clusters: &[Cluster]) -> In
             ),
             on(host, &setup).map(|_| ()),
         );
+        c.check(
+            &format!(
+                "{}: apt's only source is the kubedeb repository {url}",
+                n.host
+            ),
+            only_the_kubedeb_source(host, &url),
+        );
         listings.insert(n.host, on(host, LISTING).unwrap_or_default());
         let started = Instant::now();
         for block in n.blocks {
@@ -569,6 +772,21 @@ fn install_from_the_pages(c: &mut Checks, lab: &Lab, clusters: &[Cluster]) -> In
                 on(host, &format!("{cmd} </dev/null")).map(|_| ()),
             );
             install_commands.entry(n.host).or_default().push(cmd);
+        }
+        let apt_took = started.elapsed();
+        say(&format!(
+            "# {}: apt-get install of {} took {apt_took:.0?}",
+            n.host,
+            n.packages.join(", ")
+        ));
+        if CARRY_DEBIAN {
+            c.check(
+                &format!(
+                    "{}: docker.io is installed from the kubedeb repository",
+                    n.host
+                ),
+                docker_io_from_the_repository(host, &url),
+            );
         }
         if n.runs_pods() {
             let master = lab.host(clusters[n.cluster].master);
@@ -594,6 +812,72 @@ fn install_from_the_pages(c: &mut Checks, lab: &Lab, clusters: &[Cluster]) -> In
         listings,
         commands: install_commands,
     }
+}
+
+/// After the page's setup commands apt has one source, the kubedeb repository at `url`: in
+/// sources.list.d/kubedeb.list, with nothing in sources.list or beside it, and `apt-cache
+/// policy` lists no other archive.
+fn only_the_kubedeb_source(host: &Host, url: &str) -> Result<(), String> {
+    let list = std::fs::read_to_string(host.path("/etc/apt/sources.list")).unwrap_or_default();
+    let entries: Vec<String> = std::fs::read_dir(host.path("/etc/apt/sources.list.d"))
+        .map_err(|e| format!("sources.list.d: {e}"))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let kubedeb = std::fs::read_to_string(host.path("/etc/apt/sources.list.d/kubedeb.list"))
+        .unwrap_or_default();
+    let policy = on(host, "apt-cache policy")?;
+    let archives: Vec<&str> = policy
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.contains("://"))
+        .collect();
+    let active = |text: &str| {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    ensure(
+        active(&list).is_empty()
+            && entries == ["kubedeb.list"]
+            && active(&kubedeb).len() == 1
+            && active(&kubedeb)[0].contains(&format!(" {url}/ "))
+            && !archives.is_empty()
+            && archives.iter().all(|l| names_url(l, url)),
+        || {
+            format!(
+                "sources.list: {list:?}\nsources.list.d: {entries:?}\nkubedeb.list: {kubedeb:?}\napt-cache policy:\n{policy}"
+            )
+        },
+    )
+}
+
+/// Whether a line of apt's names the repository at `url` (apt may print it with or without the slash).
+fn names_url(line: &str, url: &str) -> bool {
+    line.contains(&format!(" {url}/ ")) || line.contains(&format!(" {url} "))
+}
+
+/// Phase 2: docker.io is installed, in the version the kubedeb repository at `url` has (apt's only source).
+fn docker_io_from_the_repository(host: &Host, url: &str) -> Result<(), String> {
+    let policy = on(host, "apt-cache policy docker.io")?;
+    let installed = policy
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Installed: "))
+        .unwrap_or("(none)")
+        .to_string();
+    // The version table: "*** <version> <pin>" for the installed one, then its sources.
+    let sources: Vec<&str> = policy
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with(&format!("*** {installed} ")))
+        .skip(1)
+        .take_while(|l| l.starts_with("        "))
+        .collect();
+    ensure(
+        installed != "(none)" && sources.iter().any(|l| names_url(l, url)),
+        || format!("docker.io {installed}, not from {url}:\n{policy}"),
+    )
 }
 
 /// Pods on every node that runs them.
@@ -649,14 +933,16 @@ fn service_reaches_the_pod_on_node2(l: &mut Lifecycle) {
             ensure(inside(&format!("{ip}/32"), "192.168.3.0/24"), || {
                 format!("cluster IP {ip}")
             })?;
-            eventually(
-                l.host("node1"),
-                60,
-                &format!(
-                    "curl -fsS -m 3 http://{ip}/ | grep -x {}",
-                    pod_name("node2")
-                ),
-            )
+            // The test machine's curl in node1's network: kube-proxy's rules apply there.
+            let node1 = l.host("node1");
+            retry(60, || {
+                outside(
+                    node1,
+                    "curl",
+                    &["-fsS", "-m", "3", &format!("http://{ip}/")],
+                )
+                .and_then(|body| ensure(body.trim() == pod_name("node2"), || body.clone()))
+            })
             .map(|_| ())
         }),
     );
@@ -689,17 +975,48 @@ fn logs_and_exec(l: &mut Lifecycle) {
 fn secure_port_takes_the_service_account_token(l: &mut Lifecycle) {
     let master = l.host("master");
     let ca = l.clusters[0].master_ip;
-    let token_script = format!(
-        "t=$(kubectl exec {} -- cat /var/run/secrets/kubernetes.io/serviceaccount/token)\n\
-         test -n \"$t\"\n\
-         code() {{ curl -s -o /dev/null -w '%{{http_code}}' --cacert /srv/kubernetes/ca.crt -H \"Authorization: Bearer $1\" https://{ca}:6443/api/v1/namespaces/default/pods; }}\n\
-         good=$(code \"$t\"); bad=$(code \"${{t%?????}}AAAAA\")\n\
-         echo \"$good $bad\"; test \"$good\" = 200 && test \"$bad\" = 401",
-        pod_name("node1")
-    );
+    let ca_file = master.path("/srv/kubernetes/ca.crt");
+    let ca_file = ca_file.to_string_lossy();
+    let url = format!("https://{ca}:6443/api/v1/namespaces/default/pods");
+    // The token from inside the pod; the requests with the test machine's curl in the master's network.
+    let code = |token: &str| {
+        outside(
+            master,
+            "curl",
+            &[
+                "-s",
+                "-m",
+                "10",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--cacert",
+                &ca_file,
+                "-H",
+                &format!("Authorization: Bearer {token}"),
+                &url,
+            ],
+        )
+    };
+    let attempt = || {
+        let token = on(
+            master,
+            &format!(
+                "timeout 10 kubectl exec {} -- cat /var/run/secrets/kubernetes.io/serviceaccount/token",
+                pod_name("node1")
+            ),
+        )?;
+        let token = token.trim();
+        ensure(token.len() > 5, || format!("token {token:?}"))?;
+        let forged = format!("{}AAAAA", &token[..token.len() - 5]);
+        let (good, bad) = (code(token)?, code(&forged)?);
+        ensure(good == "200" && bad == "401", || format!("{good} {bad}"))
+            .map(|_| format!("{good} {bad}"))
+    };
     l.c.check(
         "master: the secure port accepts the pod's service-account token (200) and refuses a forged one (401)",
-        eventually(master, 60, &token_script).map(|_| ()),
+        retry(60, attempt).map(|_| ()),
     );
 }
 
@@ -848,7 +1165,7 @@ fn remove_node1(l: &mut Lifecycle) -> String {
         "remove: node1: apt-get remove",
         on(node1, &format!("apt-get -y remove {packages} </dev/null")).map(|_| ()),
     );
-    let running = on(node1, "for p in kubelet kube-proxy flanneld kubedeb-docker-api; do pgrep -x $p >/dev/null && echo $p; done; true").unwrap_or_default();
+    let running = on(node1, "for p in kubelet kube-proxy flanneld kubedeb-docker-api; do pidof $p >/dev/null && echo $p; done; true").unwrap_or_default();
     l.c.check(
         "remove: node1: the services are stopped",
         ensure(running.trim().is_empty(), || format!("running: {running}")),

@@ -96,13 +96,39 @@ pub fn on(host: &Host, script: &str) -> Result<String, String> {
 
 /// Polls `script` on `host` until it exits 0 or `secs` pass.
 pub fn eventually(host: &Host, secs: u64, script: &str) -> Result<String, String> {
+    retry(secs, || on(host, script))
+}
+
+/// Calls `attempt` every half second until it is Ok or `secs` pass; the last error says why.
+pub fn retry<T>(secs: u64, mut attempt: impl FnMut() -> Result<T, String>) -> Result<T, String> {
     let end = Instant::now() + Duration::from_secs(secs);
     loop {
-        match on(host, script) {
+        match attempt() {
             Ok(out) => return Ok(out),
             Err(e) if Instant::now() > end => return Err(format!("after {secs} s: {e}")),
             Err(_) => std::thread::sleep(Duration::from_millis(500)),
         }
+    }
+}
+
+/// Runs the test machine's `program args` in `host`'s network namespace ([`Host::net`]): its
+/// stdout, or a non-zero exit as the check's detail.
+pub fn outside(host: &Host, program: &str, args: &[&str]) -> Result<String, String> {
+    let out = host
+        .net(program, args)
+        .output()
+        .map_err(|e| format!("cannot run nsenter {program}: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "`{program} {}` in the network of {} exited {}: {stdout}{}",
+            args.join(" "),
+            host.name,
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ))
     }
 }
 
@@ -260,6 +286,36 @@ impl Cluster {
             .collect();
         assert!(found, "cluster.toml has no line for {key}");
         std::fs::write(&file, out.join("\n") + "\n").unwrap();
+    }
+
+    /// Sets `key = value` in the `[section]` of cluster.toml; appends the section or the key
+    /// when `kubedeb init` did not write them.
+    pub fn set_in(&self, section: &str, key: &str, value: &str) {
+        let file = self.path().join("cluster.toml");
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        let header = format!("[{section}]");
+        let line = format!("{key} = {value}");
+        match lines.iter().position(|l| l.trim() == header) {
+            None => {
+                lines.push(String::new());
+                lines.push(header);
+                lines.push(line);
+            }
+            Some(start) => {
+                let end = lines[start + 1..]
+                    .iter()
+                    .position(|l| l.trim_start().starts_with('['))
+                    .map_or(lines.len(), |i| start + 1 + i);
+                match (start + 1..end)
+                    .find(|&i| lines[i].split('=').next().map(str::trim) == Some(key))
+                {
+                    Some(i) => lines[i] = line,
+                    None => lines.insert(start + 1, line),
+                }
+            }
+        }
+        std::fs::write(&file, lines.join("\n") + "\n").unwrap();
     }
 
     pub fn up(&self) -> Result<String, String> {

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::tools::run;
+use crate::harness::tools::{need, run};
 
 /// Debian packages every e2e host gets: an init system, networking, and what the stand-ins
 /// and the checks run (python3, curl, openssl).
@@ -36,6 +36,27 @@ pub const BASE_PACKAGES: [&str; 12] = [
     "gpg",
     "passwd",
 ];
+
+/// What a minimal Debian 12 node has on top of mmdebstrap's apt variant (the Essential packages
+/// and apt): an init that boots in systemd-nspawn. systemd brings systemd-networkd, which gives
+/// host0 its address from the .network file [`Lab::boot`] writes, so no `ip` runs inside. There is
+/// no curl, python3, iproute2 or procps: checks run the test machine's tools in the host's network
+/// namespace through [`Host::net`].
+pub const MINIMAL_PACKAGES: [&str; 3] = ["systemd", "systemd-sysv", "dbus"];
+
+/// The Debian packages k8s-master and k8s-minion depend on that a minimal node lacks (docker.io
+/// pulls containerd, runc, tini and their libraries). Phase 1 of issue 13 puts them in the root
+/// next to [`MINIMAL_PACKAGES`]; once the kubedeb repository carries Debian's packages
+/// (`[debian] carry = true`), `apt-get install k8s-minion` brings them in from there and the
+/// root is [`MINIMAL_PACKAGES`] alone.
+pub const KUBEDEB_DEBIAN_DEPENDS: [&str; 4] = ["docker.io", "iproute2", "iptables", "openssl"];
+
+/// A minimal Debian 12 root ([`MINIMAL_PACKAGES`]) with `extra` packages on top.
+pub fn minimal_root(extra: &[&str]) -> PathBuf {
+    let mut packages: Vec<&str> = MINIMAL_PACKAGES.to_vec();
+    packages.extend_from_slice(extra);
+    debian_root(&packages)
+}
 
 fn lab_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("kubedeb-e2e")
@@ -129,6 +150,23 @@ impl Host {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
+    }
+
+    /// `program args` of the test machine, run in this host's network namespace only (its
+    /// addresses, routes and iptables; the test machine's files and tools). For what a minimal
+    /// node has no tool for: fetching a page, a TLS request, reading routes before iproute2
+    /// is installed.
+    pub fn net<I, S>(&self, program: &str, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        need(program);
+        let mut cmd = Command::new("nsenter");
+        cmd.args(["-t", &self.leader.to_string(), "-n", "--", program])
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
     }
 
     /// Runs `script`; panics with its output unless it exits 0. Returns stdout.
