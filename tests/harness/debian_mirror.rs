@@ -38,6 +38,9 @@ pub const SUITES: [(&str, bool); 3] = [
 /// The index every suite carries, as Release names it.
 pub const PACKAGES: &str = "main/binary-amd64/Packages";
 
+/// Written into a generation's `complete` stamp: a generation of another layout is fetched anew.
+const LAYOUT: &str = "layout 2: InRelease, Packages, Packages.xz";
+
 /// A mirror older than this is fetched anew.
 const MAX_AGE: Duration = Duration::from_secs(12 * 3600);
 
@@ -49,6 +52,8 @@ pub struct DebianMirror {
     pub security: PathBuf,
     /// The private apt configuration (APT_CONFIG) the mirror was fetched with.
     apt_config: PathBuf,
+    /// The Debian archive keys (packaging/keyrings) apt trusted, as a TrustedParts folder.
+    keys: PathBuf,
     index: OnceLock<BTreeMap<(String, String), Vec<Deb>>>,
 }
 
@@ -207,8 +212,9 @@ fn host_bases() -> (String, String) {
 fn write_apt_config(
     dir: &Path,
     sources: &str,
-    trusted_parts: Option<&Path>,
+    trusted_parts: &Path,
     status: &Path,
+    keep_compressed: bool,
 ) -> PathBuf {
     for sub in [
         "etc/apt.conf.d",
@@ -225,9 +231,6 @@ fn write_apt_config(
     }
     let etc = dir.join("etc");
     fs::write(etc.join("sources.list"), sources).unwrap();
-    let trusted = trusted_parts
-        .unwrap_or(&etc.join("trusted.gpg.d"))
-        .to_path_buf();
     let d = |p: &Path| p.display().to_string();
     let conf = format!(
         "Dir::State \"{state}\";\n\
@@ -256,12 +259,12 @@ fn write_apt_config(
          Acquire::GzipIndexes \"false\";\n\
          Acquire::PDiffs \"false\";\n\
          Acquire::Retries \"3\";\n\
-         Acquire::IndexTargets::deb::Packages::KeepCompressed \"false\";\n",
+         Acquire::IndexTargets::deb::Packages::KeepCompressed \"{keep_compressed}\";\n",
         state = d(&dir.join("state")),
         status = d(status),
         cache = d(&dir.join("cache")),
         etc = d(&etc),
-        trusted = d(&trusted),
+        trusted = d(trusted_parts),
     );
     let file = dir.join("apt.conf");
     fs::write(&file, conf).unwrap();
@@ -280,11 +283,12 @@ fn apt(config: &Path, tool: &str) -> Command {
 /// The generation the `current` link names, when it is complete and young enough.
 fn current_generation(base: &Path) -> Option<PathBuf> {
     let gen = base.join(fs::read_link(base.join("current")).ok()?);
-    let built: u64 = fs::read_to_string(gen.join("complete"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
+    let stamp = fs::read_to_string(gen.join("complete")).ok()?;
+    let (built, layout) = stamp.trim().split_once('\n')?;
+    let built: u64 = built.parse().ok()?;
+    if layout != LAYOUT {
+        return None;
+    }
     (now_secs().saturating_sub(built) < MAX_AGE.as_secs()).then_some(gen)
 }
 
@@ -300,6 +304,7 @@ fn open_or_build() -> DebianMirror {
         debian: gen.join("debian"),
         security: gen.join("security"),
         apt_config: gen.join("apt/apt.conf"),
+        keys: gen.join("apt/keys"),
         index: OnceLock::new(),
     };
     for (suite, _) in SUITES {
@@ -334,7 +339,7 @@ fn build(base: &Path) -> PathBuf {
             fs::copy(&p, keys.join(p.file_name().unwrap())).unwrap();
         }
     }
-    let config = write_apt_config(&apt_dir, &sources, Some(&keys), &apt_dir.join("status"));
+    let config = write_apt_config(&apt_dir, &sources, &keys, &apt_dir.join("status"), true);
     let out = run(apt(&config, "apt-get").args(["update", "-q"]));
     let log =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
@@ -356,11 +361,21 @@ fn build(base: &Path) -> PathBuf {
         let inrelease = lists.join(format!("{prefix}_InRelease"));
         fs::copy(&inrelease, dists.join("InRelease"))
             .unwrap_or_else(|e| panic!("apt-get update left no {}: {e}", inrelease.display()));
-        let packages = packages_bytes(&lists, &format!("{prefix}_main_binary-amd64_Packages"));
+        let stem = format!("{prefix}_main_binary-amd64_Packages");
+        let packages = packages_bytes(&lists, &stem);
         fs::write(dists.join(PACKAGES), packages).unwrap();
+        // KeepCompressed: apt kept the index as Debian serves it; carried when Release hashes it.
+        let release = fs::read_to_string(dists.join("InRelease")).unwrap();
+        for ext in ["xz", "gz"] {
+            let kept = lists.join(format!("{stem}.{ext}"));
+            let listed = release_entry(&release, &format!("{PACKAGES}.{ext}"));
+            if kept.is_file() && listed.map(|(sha, _)| sha) == sha256_of(&kept) {
+                fs::copy(&kept, dists.join(format!("{PACKAGES}.{ext}"))).unwrap();
+            }
+        }
     }
     fs::create_dir_all(base.join("debs")).unwrap();
-    fs::write(gen.join("complete"), format!("{}\n", now_secs())).unwrap();
+    fs::write(gen.join("complete"), format!("{}\n{LAYOUT}\n", now_secs())).unwrap();
     let old = fs::read_link(base.join("current")).ok();
     let link = base.join(format!(".current-{}", std::process::id()));
     let _ = fs::remove_file(&link);
@@ -433,27 +448,28 @@ impl DebianMirror {
         self.root_of(suite).join("dists").join(suite).join(PACKAGES)
     }
 
-    /// Panics unless the suite's Packages has the sha256 and size its InRelease lists.
+    /// The suite's Packages.xz (Debian's own bytes, as apt downloaded them), when apt kept it.
+    pub fn packages_xz(&self, suite: &str) -> Option<PathBuf> {
+        let p = self.packages(suite).with_extension("xz");
+        p.is_file().then_some(p)
+    }
+
+    /// Panics unless the suite's Packages (and Packages.xz, .gz when present) has the sha256
+    /// and size its InRelease lists.
     fn check_index(&self, suite: &str) {
         let inrelease = fs::read_to_string(self.inrelease(suite))
             .unwrap_or_else(|e| panic!("{}: {e}", self.inrelease(suite).display()));
-        let (sha, size) = release_entry(&inrelease, PACKAGES).unwrap_or_else(|| {
-            panic!(
-                "{} lists no {PACKAGES} in its SHA256 section",
-                self.inrelease(suite).display()
-            )
-        });
-        let path = self.packages(suite);
-        let bytes = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let got = sha256_bytes(&bytes);
-        assert!(
-            got == sha && bytes.len() as u64 == size,
-            "{}: sha256 {got}, {} bytes; its InRelease lists {sha}, {size} bytes for {PACKAGES}",
-            path.display(),
-            bytes.len()
-        );
+        for ext in ["", ".xz", ".gz"] {
+            let name = format!("{PACKAGES}{ext}");
+            let path = self.root_of(suite).join("dists").join(suite).join(&name);
+            if ext.is_empty() || path.is_file() {
+                check_listed(&inrelease, &name, &path);
+            }
+        }
     }
+}
 
+impl DebianMirror {
     /// Every (name, version) of the three indexes, with where each suite lists it.
     fn index(&self) -> &BTreeMap<(String, String), Vec<Deb>> {
         self.index.get_or_init(|| {
@@ -540,6 +556,24 @@ impl DebianMirror {
             }
         }
     }
+}
+
+/// Panics unless `path` has the sha256 and size `inrelease` lists for `name`.
+fn check_listed(inrelease: &str, name: &str, path: &Path) {
+    let (sha, size) = release_entry(inrelease, name).unwrap_or_else(|| {
+        panic!(
+            "{}: its InRelease lists no {name} in the SHA256 section",
+            path.display()
+        )
+    });
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let got = sha256_bytes(&bytes);
+    assert!(
+        got == sha && bytes.len() as u64 == size,
+        "{}: sha256 {got}, {} bytes; its InRelease lists {sha}, {size} bytes for {name}",
+        path.display(),
+        bytes.len()
+    );
 }
 
 /// `apt-get download name=version` into a fresh folder of `store`; the one .deb it wrote is
@@ -770,7 +804,8 @@ pub fn reference_install(
         let extra = extra.canonicalize().unwrap();
         sources.push_str(&format!("deb [trusted=yes] file:{} ./\n", extra.display()));
     }
-    let config = write_apt_config(dir.path(), &sources, None, &status);
+    // Trust: the carried Debian keys; [trusted=yes] also admits the unsigned extra folder.
+    let config = write_apt_config(dir.path(), &sources, &mirror.keys, &status, false);
     let out = run(apt(&config, "apt-get").args(["update", "-q"]));
     let log =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);

@@ -102,6 +102,14 @@ fn debian_mirror_inrelease_is_debian_signed_and_packages_match_it() {
         let packages = mirror.packages(suite);
         assert_eq!(fs::metadata(&packages).unwrap().len(), size, "{suite}");
         assert_eq!(sha256_file(&packages), sha, "{suite}");
+        // Debian's own Packages.xz, as served: hashed by Release, and the same index unpacked.
+        let xz = mirror.packages_xz(suite).expect("apt kept Packages.xz");
+        let (sha, size) = release_entry(&signed, &format!("{PACKAGES}.xz")).unwrap();
+        assert_eq!(fs::metadata(&xz).unwrap().len(), size, "{suite}");
+        assert_eq!(sha256_file(&xz), sha, "{suite}");
+        need("xz");
+        let unpacked = crate::harness::tools::run(Command::new("xz").arg("-dc").arg(&xz)).stdout;
+        assert_eq!(unpacked, fs::read(&packages).unwrap(), "{suite}");
     }
     // The main suite is big and has what the air-gapped nodes need.
     let main = fs::read_to_string(mirror.packages("bookworm")).unwrap();
