@@ -2,7 +2,7 @@
 //! (never by kubedeb), served on loopback, and apt's own answer to "what would be installed".
 //!
 //! [`shared`] keeps the mirror under `CARGO_TARGET_TMPDIR/debian-mirror/`: the InRelease and the
-//! main/binary-amd64 Packages of bookworm, bookworm-updates (base `debian`) and bookworm-security
+//! main/binary-amd64 Packages (and Packages.xz) of bookworm, bookworm-updates (base `debian`) and bookworm-security
 //! (base `security`), byte for byte as Debian signed and hashed them. [`DebianMirror::fill`] adds
 //! chosen .debs at their pool paths, [`serve`] serves a folder over HTTP on 127.0.0.1, and
 //! [`reference_install`] asks apt-get (simulating, in a private state) which packages an install
@@ -39,7 +39,7 @@ pub const SUITES: [(&str, bool); 3] = [
 pub const PACKAGES: &str = "main/binary-amd64/Packages";
 
 /// Written into a generation's `complete` stamp: a generation of another layout is fetched anew.
-const LAYOUT: &str = "layout 2: InRelease, Packages, Packages.xz";
+const LAYOUT: &str = "layout 3: InRelease, Packages, Packages.xz";
 
 /// A mirror older than this is fetched anew.
 const MAX_AGE: Duration = Duration::from_secs(12 * 3600);
@@ -209,13 +209,7 @@ fn host_bases() -> (String, String) {
 
 /// Writes the private apt configuration under `dir` (state, cache, sources, trust: all its own;
 /// the host's apt.conf.d, sources and keys are not read) and returns the APT_CONFIG file.
-fn write_apt_config(
-    dir: &Path,
-    sources: &str,
-    trusted_parts: &Path,
-    status: &Path,
-    keep_compressed: bool,
-) -> PathBuf {
+fn write_apt_config(dir: &Path, sources: &str, trusted_parts: &Path, status: &Path) -> PathBuf {
     for sub in [
         "etc/apt.conf.d",
         "etc/preferences.d",
@@ -259,7 +253,7 @@ fn write_apt_config(
          Acquire::GzipIndexes \"false\";\n\
          Acquire::PDiffs \"false\";\n\
          Acquire::Retries \"3\";\n\
-         Acquire::IndexTargets::deb::Packages::KeepCompressed \"{keep_compressed}\";\n",
+         Acquire::IndexTargets::deb::Packages::KeepCompressed \"false\";\n",
         state = d(&dir.join("state")),
         status = d(status),
         cache = d(&dir.join("cache")),
@@ -339,7 +333,7 @@ fn build(base: &Path) -> PathBuf {
             fs::copy(&p, keys.join(p.file_name().unwrap())).unwrap();
         }
     }
-    let config = write_apt_config(&apt_dir, &sources, &keys, &apt_dir.join("status"), true);
+    let config = write_apt_config(&apt_dir, &sources, &keys, &apt_dir.join("status"));
     let out = run(apt(&config, "apt-get").args(["update", "-q"]));
     let log =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
@@ -364,15 +358,17 @@ fn build(base: &Path) -> PathBuf {
         let stem = format!("{prefix}_main_binary-amd64_Packages");
         let packages = packages_bytes(&lists, &stem);
         fs::write(dists.join(PACKAGES), packages).unwrap();
-        // KeepCompressed: apt kept the index as Debian serves it; carried when Release hashes it.
+        // Debian's own Packages.xz too, as the mirror serves it: apt's lists keep only the
+        // unpacked index, so apt-helper fetches it, checked by the hash the signed Release lists.
         let release = fs::read_to_string(dists.join("InRelease")).unwrap();
-        for ext in ["xz", "gz"] {
-            let kept = lists.join(format!("{stem}.{ext}"));
-            let listed = release_entry(&release, &format!("{PACKAGES}.{ext}"));
-            if kept.is_file() && listed.map(|(sha, _)| sha) == sha256_of(&kept) {
-                fs::copy(&kept, dists.join(format!("{PACKAGES}.{ext}"))).unwrap();
-            }
-        }
+        let xz = format!("{PACKAGES}.xz");
+        let (sha, _) = release_entry(&release, &xz)
+            .unwrap_or_else(|| panic!("{suite}: its InRelease lists no {xz}"));
+        run(apt(&config, "/usr/lib/apt/apt-helper")
+            .arg("download-file")
+            .arg(format!("{url}/dists/{suite}/{xz}"))
+            .arg(dists.join(&xz))
+            .arg(format!("SHA256:{sha}")));
     }
     fs::create_dir_all(base.join("debs")).unwrap();
     fs::write(gen.join("complete"), format!("{}\n{LAYOUT}\n", now_secs())).unwrap();
@@ -448,24 +444,22 @@ impl DebianMirror {
         self.root_of(suite).join("dists").join(suite).join(PACKAGES)
     }
 
-    /// The suite's Packages.xz (Debian's own bytes, as apt downloaded them), when apt kept it.
-    pub fn packages_xz(&self, suite: &str) -> Option<PathBuf> {
-        let p = self.packages(suite).with_extension("xz");
-        p.is_file().then_some(p)
+    /// The suite's Packages.xz: Debian's own bytes, as its mirror serves them.
+    pub fn packages_xz(&self, suite: &str) -> PathBuf {
+        self.packages(suite).with_extension("xz")
     }
 
-    /// Panics unless the suite's Packages (and Packages.xz, .gz when present) has the sha256
-    /// and size its InRelease lists.
+    /// Panics unless the suite's Packages and Packages.xz have the sha256 and size its InRelease
+    /// lists.
     fn check_index(&self, suite: &str) {
         let inrelease = fs::read_to_string(self.inrelease(suite))
             .unwrap_or_else(|e| panic!("{}: {e}", self.inrelease(suite).display()));
-        for ext in ["", ".xz", ".gz"] {
-            let name = format!("{PACKAGES}{ext}");
-            let path = self.root_of(suite).join("dists").join(suite).join(&name);
-            if ext.is_empty() || path.is_file() {
-                check_listed(&inrelease, &name, &path);
-            }
-        }
+        check_listed(&inrelease, PACKAGES, &self.packages(suite));
+        check_listed(
+            &inrelease,
+            &format!("{PACKAGES}.xz"),
+            &self.packages_xz(suite),
+        );
     }
 }
 
@@ -805,7 +799,7 @@ pub fn reference_install(
         sources.push_str(&format!("deb [trusted=yes] file:{} ./\n", extra.display()));
     }
     // Trust: the carried Debian keys; [trusted=yes] also admits the unsigned extra folder.
-    let config = write_apt_config(dir.path(), &sources, &mirror.keys, &status, false);
+    let config = write_apt_config(dir.path(), &sources, &mirror.keys, &status);
     let out = run(apt(&config, "apt-get").args(["update", "-q"]));
     let log =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
