@@ -6,6 +6,7 @@
 pub mod bin;
 pub mod chroot;
 pub mod deb;
+pub mod debian_mirror;
 pub mod fixtures;
 pub mod flags;
 pub mod golden;

@@ -9,6 +9,7 @@ mod config;
 mod deb_memory;
 mod deb_rebuild;
 mod deb_writer;
+mod debian_mirror_harness;
 mod docker_api;
 mod errors;
 mod fetch;
