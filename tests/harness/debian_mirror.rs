@@ -755,9 +755,6 @@ fn required_root() -> PathBuf {
     );
     let mut cmd = Command::new("mmdebstrap");
     cmd.args(["--variant=required", "--quiet", "--format=directory"]);
-    if !include.is_empty() {
-        cmd.arg(format!("--include={}", include.join(",")));
-    }
     let out = crate::harness::tools::run_any(cmd.arg("bookworm").arg(&partial));
     if !out.status.success() {
         let _ = fs::remove_dir_all(&partial);

@@ -79,7 +79,7 @@ fn debian_mirror_inrelease_is_debian_signed_and_packages_match_it() {
             text(&out)
         );
         let signed = fs::read_to_string(&inrelease).unwrap();
-        assert!(signed.contains(&format!("\nSuite: ")), "{signed:.400}");
+        assert!(signed.contains("\nSuite: "), "{signed:.400}");
         assert!(
             signed.contains(&format!("Codename: {}", suite.split('-').next().unwrap())),
             "{suite}: {signed:.400}"
