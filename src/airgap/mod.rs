@@ -16,7 +16,7 @@ pub mod solver;
 pub use closure::{Carried, Closure};
 pub use error::AirgapError;
 
-use crate::config::Debian;
+use crate::config::DebianSettings as Debian;
 use crate::fetch::download::Http;
 use crate::fetch::lock::{DebLockEntry, Lock};
 use std::collections::{BTreeMap, BTreeSet};
@@ -50,16 +50,13 @@ impl Options {
         timeout: Duration,
     ) -> Options {
         let file = |v: &Option<String>| crate::config::Fetch::file_setting(v.as_ref(), config_path);
-        let mut mirrors: Vec<String> = cli_mirrors
-            .iter()
-            .map(|m| m.trim_end_matches('/').to_string())
-            .collect();
-        mirrors.extend(debian.mirrors.iter().cloned());
+        let mut mirrors = trimmed(cli_mirrors);
+        mirrors.extend(trimmed(&debian.mirrors));
         Options {
             release: debian.release.clone(),
             architecture: debian.architecture.clone(),
             mirrors,
-            security_mirrors: debian.security_mirrors.clone(),
+            security_mirrors: trimmed(&debian.security_mirrors),
             extra_packages: debian.extra_packages.clone(),
             base_status: file(&debian.base_status),
             keyring: file(&debian.keyring),
@@ -68,6 +65,13 @@ impl Options {
             timeout,
         }
     }
+}
+
+/// Base URLs without a trailing slash: `<base>/dists/...` is joined with one.
+fn trimmed(urls: &[String]) -> Vec<String> {
+    urls.iter()
+        .map(|u| u.trim_end_matches('/').to_string())
+        .collect()
 }
 
 /// Where the carried packages, their indexes and the closure live in the cache.
@@ -204,16 +208,18 @@ pub fn fetch(
         base_packages,
         package: Vec::new(),
     };
+    let before = lock.debs().map_err(|e| AirgapError::NotFetched {
+        path: lock.path().to_path_buf(),
+        cause: e.to_string(),
+    })?;
     let mut locked = BTreeMap::new();
     for (w, source) in wanted.iter().zip(sources) {
         let e = w.entry;
         let (_, via, wanted_by) = &chosen[&e.package];
         let source = if source == "cache" {
-            lock.deb(&key(e.package.as_str(), &e.version, &e.architecture))
-                .ok()
-                .flatten()
-                .map(|l| l.source)
-                .unwrap_or(source)
+            before
+                .get(&key(&e.package, &e.version, &e.architecture))
+                .map_or(source, |l| l.source.clone())
         } else {
             source
         };

@@ -61,7 +61,7 @@ pub(crate) fn fill(
     Ok(sources)
 }
 
-/// The pool path of an index entry, refusing a Filename that would leave the pool.
+/// The pool path of an index entry (the index reader refuses a Filename that would leave the pool).
 pub fn pool_path(debian_dir: &Path, entry: &Package) -> PathBuf {
     debian_dir.join(&entry.filename)
 }

@@ -81,18 +81,19 @@ impl Apt {
             dir,
             release: release.to_string(),
         };
-        apt.run("apt-get", &["update", "-q"])?;
+        apt.run("the verified indexes", "apt-get", &["update", "-q"])?;
         Ok(apt)
     }
 
-    fn run(&self, tool: &str, args: &[&str]) -> Result<String, AirgapError> {
+    /// Runs an apt tool in the scratch configuration; `what` names what it resolves, for errors.
+    fn run(&self, what: &str, tool: &str, args: &[&str]) -> Result<String, AirgapError> {
         let out = Command::new(tool)
             .args(args)
             .env("APT_CONFIG", self.dir.path().join("apt.conf"))
             .env("LC_ALL", "C")
             .output()
             .map_err(|e| AirgapError::Resolve {
-                what: format!("with {tool}"),
+                what: what.to_string(),
                 release: self.release.clone(),
                 cause: format!("cannot run {tool}: {e}; install the apt package"),
             })?;
@@ -104,10 +105,7 @@ impl Apt {
             .any(|l| l.starts_with("W:") || l.starts_with("E:"));
         if !out.status.success() || (args.first() == Some(&"update") && warned) {
             return Err(AirgapError::Resolve {
-                what: match args.iter().skip(4).last() {
-                    Some(last) if args[0] == "install" => (*last).to_string(),
-                    _ => "the verified indexes".into(),
-                },
+                what: what.to_string(),
                 release: self.release.clone(),
                 cause: format!(
                     "{tool} {} said:\n{}{}",
@@ -136,14 +134,14 @@ impl Apt {
         }
         let mut args = vec!["install", "-s", "-q", "--no-install-recommends"];
         args.extend(required.iter().map(String::as_str));
-        let chosen = parse_inst(&self.run("apt-get", &args)?);
+        let chosen = parse_inst(&self.run("the base install", "apt-get", &args)?);
         let specs: Vec<String> = chosen
             .iter()
             .map(|(n, c)| format!("{n}={}", c.version))
             .collect();
         let mut show = vec!["show", "--no-all-versions"];
         show.extend(specs.iter().map(String::as_str));
-        let text = self.run("apt-cache", &show)?;
+        let text = self.run("the base install", "apt-cache", &show)?;
         let mut status = String::new();
         for stanza in text
             .split("\n\n")
@@ -159,6 +157,7 @@ impl Apt {
     /// What apt would install for `request` on the base, by package name.
     pub fn install(&self, request: &str) -> Result<BTreeMap<String, Chosen>, AirgapError> {
         let out = self.run(
+            request,
             "apt-get",
             &[
                 "install",

@@ -73,7 +73,7 @@ pub fn run(args: &FetchArgs) -> anyhow::Result<()> {
 pub fn options(
     args: &FetchArgs,
     settings: &Fetch,
-    debian: &crate::config::Debian,
+    debian: &crate::config::DebianSettings,
     cache: &Path,
     command: &'static str,
     images: Vec<ImageSpec>,
@@ -113,7 +113,7 @@ pub fn options(
 fn debian_options(
     args: &FetchArgs,
     settings: &Fetch,
-    debian: &crate::config::Debian,
+    debian: &crate::config::DebianSettings,
     cache: &Path,
     from: Option<&Path>,
 ) -> anyhow::Result<Option<crate::airgap::Options>> {

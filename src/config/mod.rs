@@ -34,7 +34,7 @@ pub struct Config {
     pub fetch: Fetch,
     pub package: PackageSettings,
     pub addons: Addons,
-    pub debian: Debian,
+    pub debian: DebianSettings,
 }
 
 /// What `kubedeb fetch` needs of the settings: no master address, no network plan.
@@ -45,7 +45,7 @@ pub struct FetchConfig {
     /// Which images: the addons that are on, and kubelet.pause_image when set.
     pub addons: Addons,
     pub pause_image: Option<ImageRef>,
-    pub debian: Debian,
+    pub debian: DebianSettings,
 }
 
 /// The images the addons need, by catalog role: an addon that is on needs each of them.
@@ -135,26 +135,6 @@ pub struct Fetch {
     pub registry_auth: Option<String>,
     /// fetch.registry_ca as written.
     pub registry_ca: Option<String>,
-}
-
-/// The `[debian]` section, checked: which Debian packages to carry, for which release, from where.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Debian {
-    /// Carry the Debian packages the k8s-* packages need into the repository.
-    pub carry: bool,
-    /// The nodes' release codename, e.g. bookworm.
-    pub release: String,
-    pub architecture: String,
-    /// Base URLs of Debian mirrors, tried in order.
-    pub mirrors: Vec<String>,
-    /// Base URLs of Debian security mirrors, tried in order (empty: no security suite).
-    pub security_mirrors: Vec<String>,
-    /// Packages to carry besides what the k8s-* packages depend on.
-    pub extra_packages: Vec<String>,
-    /// debian.base_status as written (see [`Fetch::file_setting`]).
-    pub base_status: Option<String>,
-    /// debian.keyring as written.
-    pub keyring: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -253,7 +253,7 @@ impl ConfigFile {
 
     /// The `[debian]` section. Problems are reported even with `carry` off, so that turning it
     /// on later does not first meet a typo.
-    fn check_debian(&self, p: &mut Problems) -> super::Debian {
+    fn check_debian(&self, p: &mut Problems) -> super::DebianSettings {
         let d = &self.debian;
         let codename_ok = !d.release.is_empty()
             && d.release.len() <= 64
@@ -311,24 +311,7 @@ impl ConfigFile {
                 p.add(name, "is empty: name a file, or leave the setting out");
             }
         }
-        super::Debian {
-            carry: d.carry,
-            release: d.release.clone(),
-            architecture: d.architecture.clone(),
-            mirrors: d
-                .mirrors
-                .iter()
-                .map(|m| m.trim_end_matches('/').to_string())
-                .collect(),
-            security_mirrors: d
-                .security_mirrors
-                .iter()
-                .map(|m| m.trim_end_matches('/').to_string())
-                .collect(),
-            extra_packages: d.extra_packages.clone(),
-            base_status: d.base_status.clone(),
-            keyring: d.keyring.clone(),
-        }
+        d.clone()
     }
 
     fn check_master(&self, p: &mut Problems) -> Option<Ipv4Addr> {

@@ -108,9 +108,9 @@ impl Lock {
         self.write(&lock)
     }
 
-    /// The Debian package recorded under `key` (`<name>_<version>_<architecture>`), if any.
-    pub fn deb(&self, key: &str) -> Result<Option<DebLockEntry>, FetchError> {
-        Ok(self.read()?.deb.remove(key))
+    /// The recorded Debian packages, by `<name>_<version>_<architecture>`.
+    pub fn debs(&self) -> Result<BTreeMap<String, DebLockEntry>, FetchError> {
+        Ok(self.read()?.deb)
     }
 
     /// Replace the recorded Debian packages with `debs`: the lock lists what the last fetch carried.
